@@ -14,6 +14,7 @@
 
 pub mod actions;
 pub mod app;
+pub mod cio;
 pub mod cli;
 pub mod config;
 pub mod delivery;

@@ -1,0 +1,5 @@
+//! The Customer.io Track API client.
+
+pub mod client;
+
+pub use client::{Client, Response, SendError};

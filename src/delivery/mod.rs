@@ -1,115 +1,252 @@
-//! Delivery: from accepted events to requests to Customer.io, one dispatcher per destination.
+//! Delivery: accepted events become operations (through [`crate::preview::process`], the one
+//! path), which one dispatcher per destination packs into requests ([`batcher`]), orders per
+//! person or object ([`lanes`]), paces ([`pacing`]), retries ([`retry`]) and, when Customer.io
+//! will never take them, writes to the dead-letter store ([`dead_letter`]).
 
+pub mod batcher;
+pub mod dead_letter;
+pub mod lanes;
+pub mod pacing;
+pub mod retry;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime};
 
-use serde_json::Value;
+use bytes::Bytes;
+use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
+use crate::cio::{self, SendError};
 use crate::config::{Config, Destination};
 use crate::preview::{self, ModeChoice, Op};
 use crate::telemetry::metrics::{labels, Metrics};
+use batcher::{Kind, Limits, Request};
+use dead_letter::{DeadLetter, DeadLetterWriter};
+use lanes::Lane;
+use pacing::Pacer;
+use retry::RetryAction;
 
 /// Why events could not be accepted.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum SubmitError {
     /// The queue is full: try again later.
-    #[error("the relay is at capacity; retry after {retry_after:?}")]
+    #[error("the relay is at capacity; retry after {} s", retry_after.as_secs())]
     Overloaded { retry_after: Duration },
     /// The relay is shutting down.
     #[error("the relay is shutting down")]
     ShuttingDown,
 }
 
-/// An operation on its way to a destination.
-#[derive(Debug, Clone)]
-pub struct Envelope {
-    pub op: Op,
-    /// The subscription's name, for logs and dead letters.
-    pub subscription: Arc<str>,
+/// Completion tracking for one accepted event: when every operation built from it has been
+/// delivered or dead-lettered, `on_done` runs once (the spool's acknowledgement).
+pub struct Ticket {
+    remaining: AtomicUsize,
+    on_done: Box<dyn Fn() + Send + Sync>,
 }
 
-struct DestinationHandle {
-    tx: mpsc::UnboundedSender<Envelope>,
+impl Ticket {
+    /// A ticket expecting `parts` completions.
+    pub fn new(parts: usize, on_done: Box<dyn Fn() + Send + Sync>) -> Arc<Ticket> {
+        let t = Arc::new(Ticket {
+            remaining: AtomicUsize::new(parts),
+            on_done,
+        });
+        if parts == 0 {
+            (t.on_done)();
+        }
+        t
+    }
+
+    /// One part is finished.
+    pub fn complete(&self) {
+        if self.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
+            (self.on_done)();
+        }
+    }
+}
+
+impl std::fmt::Debug for Ticket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Ticket({})", self.remaining.load(Ordering::Relaxed))
+    }
+}
+
+/// An operation on its way to a destination.
+#[derive(Debug)]
+pub struct Envelope {
+    pub op: Op,
+    /// The operation serialized once, as it goes on the wire.
+    pub bytes: Bytes,
+    /// The lane hash (see [`lanes::identity_hash`]).
+    pub key: u64,
+    /// The subscription's name and action, for logs, metrics and dead letters.
+    pub subscription: Arc<str>,
+    pub action: &'static str,
+    /// The most operations per batch its subscription allows.
+    pub batch_size: usize,
+    /// The event it came from.
+    pub event: Arc<Value>,
+    /// When it was accepted (the retry age counts from here).
+    pub queued_at: Instant,
+    pub ticket: Option<Arc<Ticket>>,
+}
+
+impl Envelope {
+    fn finish(self) {
+        if let Some(t) = &self.ticket {
+            t.complete();
+        }
+    }
+}
+
+enum Msg {
+    Op(Envelope),
+    Close,
 }
 
 /// Accepted events in, operations out to each destination's dispatcher.
 pub struct Pipeline {
     config: Arc<Config>,
     metrics: Arc<Metrics>,
-    dests: Vec<DestinationHandle>,
+    senders: Vec<mpsc::UnboundedSender<Msg>>,
+    queued: Arc<AtomicUsize>,
+    max_queued: usize,
     tasks: tokio::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 impl Pipeline {
     /// Starts one dispatcher per destination.
     pub fn start(config: Arc<Config>, metrics: Arc<Metrics>) -> Pipeline {
-        let mut dests = Vec::new();
+        let queued = Arc::new(AtomicUsize::new(0));
+        let mut senders = Vec::new();
         let mut tasks = Vec::new();
-        for (i, _) in config.destinations.iter().enumerate() {
+        for index in 0..config.destinations.len() {
             let (tx, rx) = mpsc::unbounded_channel();
-            let cfg = config.clone();
-            let m = metrics.clone();
-            tasks.push(tokio::spawn(async move { dispatch(cfg, i, m, rx).await }));
-            dests.push(DestinationHandle { tx });
+            let dispatcher = Dispatcher::new(config.clone(), index, metrics.clone(), queued.clone());
+            tasks.push(tokio::spawn(dispatcher.run(rx)));
+            senders.push(tx);
         }
         Pipeline {
+            max_queued: config.server.spool_max_events.max(1),
             config,
             metrics,
-            dests,
+            senders,
+            queued,
             tasks: tokio::sync::Mutex::new(tasks),
         }
     }
 
+    /// Operations waiting in every dispatcher.
+    pub fn queued(&self) -> usize {
+        self.queued.load(Ordering::Relaxed)
+    }
+
+    /// Whether new events would be refused for lack of room.
+    pub fn is_full(&self) -> bool {
+        self.queued() >= self.max_queued
+    }
+
     /// Hands normalized events from a source on to its destinations.
     pub async fn submit(&self, source: usize, events: Vec<Value>) -> Result<(), SubmitError> {
-        let src = &self.config.sources[source];
-        for &d in &src.destinations {
+        if self.is_full() {
+            return Err(SubmitError::Overloaded {
+                retry_after: Duration::from_secs(5),
+            });
+        }
+        for event in events {
+            self.dispatch_event(source, Arc::new(event), None)?;
+        }
+        Ok(())
+    }
+
+    /// Runs one event through every destination of `source` and queues its operations.
+    /// `on_done` runs once all of them are delivered or dead-lettered (at once if none).
+    pub fn dispatch_event(
+        &self,
+        source: usize,
+        event: Arc<Value>,
+        on_done: Option<Box<dyn Fn() + Send + Sync>>,
+    ) -> Result<(), SubmitError> {
+        let dest_indexes: &[usize] = match self.config.sources.get(source) {
+            Some(s) => &s.destinations,
+            None => &[],
+        };
+        self.dispatch_to(dest_indexes, event, on_done)
+    }
+
+    /// As [`Pipeline::dispatch_event`], for an explicit list of destinations.
+    pub fn dispatch_to(
+        &self,
+        dest_indexes: &[usize],
+        event: Arc<Value>,
+        on_done: Option<Box<dyn Fn() + Send + Sync>>,
+    ) -> Result<(), SubmitError> {
+        let now = Instant::now();
+        let mut envelopes = Vec::new();
+        for &d in dest_indexes {
             let dest = &self.config.destinations[d];
-            for event in &events {
-                let outcome = preview::process(dest, event, ModeChoice::Auto);
-                for r in &outcome.refusals {
-                    let sub = &dest.subscriptions[r.subscription];
-                    self.metrics
-                        .events_refused
-                        .get_or_create(&labels([
-                            ("destination", dest.name.as_str()),
-                            ("subscription", sub.name.as_str()),
-                        ]))
-                        .inc();
-                    tracing::debug!(
-                        destination = %dest.name,
-                        subscription = %sub.name,
-                        message_id = %event.get("messageId").and_then(|v| v.as_str()).unwrap_or(""),
-                        reason = %r.message,
-                        "Event refused by subscription"
-                    );
-                }
-                for op in outcome.ops {
-                    let sub = &dest.subscriptions[op.subscription];
-                    self.metrics
-                        .operations_built
-                        .get_or_create(&labels([
-                            ("destination", dest.name.as_str()),
-                            ("action", sub.action.key()),
-                        ]))
-                        .inc();
-                    let env = Envelope {
+            let outcome = preview::process(dest, &event, ModeChoice::Auto);
+            for r in &outcome.refusals {
+                let sub = &dest.subscriptions[r.subscription];
+                self.metrics
+                    .events_refused
+                    .get_or_create(&labels([
+                        ("destination", dest.name.as_str()),
+                        ("subscription", sub.name.as_str()),
+                    ]))
+                    .inc();
+                tracing::debug!(
+                    destination = %dest.name,
+                    subscription = %sub.name,
+                    message_id = %event.get("messageId").and_then(|v| v.as_str()).unwrap_or(""),
+                    reason = %r.message,
+                    "Event refused by subscription"
+                );
+            }
+            for op in outcome.ops {
+                let sub = &dest.subscriptions[op.subscription];
+                self.metrics
+                    .operations_built
+                    .get_or_create(&labels([
+                        ("destination", dest.name.as_str()),
+                        ("action", sub.action.key()),
+                    ]))
+                    .inc();
+                let bytes = Bytes::from(serde_json::to_vec(&op.body).unwrap_or_default());
+                envelopes.push((
+                    d,
+                    Envelope {
+                        key: lanes::identity_hash(&op.body),
+                        bytes,
                         subscription: Arc::from(sub.name.as_str()),
+                        action: sub.action.key(),
+                        batch_size: sub.batch_size,
+                        event: event.clone(),
+                        queued_at: now,
+                        ticket: None,
                         op,
-                    };
-                    self.dests[d]
-                        .tx
-                        .send(env)
-                        .map_err(|_| SubmitError::ShuttingDown)?;
-                }
+                    },
+                ));
+            }
+        }
+        let ticket = on_done.map(|f| Ticket::new(envelopes.len(), f));
+        for (d, mut env) in envelopes {
+            env.ticket = ticket.clone();
+            self.queued.fetch_add(1, Ordering::Relaxed);
+            if self.senders[d].send(Msg::Op(env)).is_err() {
+                self.queued.fetch_sub(1, Ordering::Relaxed);
+                return Err(SubmitError::ShuttingDown);
             }
         }
         Ok(())
     }
 
-    /// Stops taking work and waits for the dispatchers to drain.
+    /// Stops taking work, and waits for the dispatchers to send what they hold.
     pub async fn shutdown(&self) {
+        for tx in &self.senders {
+            let _ = tx.send(Msg::Close);
+        }
         let mut tasks = self.tasks.lock().await;
         for t in tasks.drain(..) {
             let _ = t.await;
@@ -117,23 +254,392 @@ impl Pipeline {
     }
 }
 
-async fn dispatch(
+enum Transport {
+    Http(cio::Client),
+    DryRun,
+}
+
+/// The result of one request, back from its task.
+struct Done {
+    lane: usize,
+    request: Request,
+    result: Result<cio::Response, SendError>,
+    elapsed: Duration,
+}
+
+/// One destination's delivery loop.
+struct Dispatcher {
     config: Arc<Config>,
     index: usize,
-    _metrics: Arc<Metrics>,
-    mut rx: mpsc::UnboundedReceiver<Envelope>,
-) {
-    let dest: &Destination = &config.destinations[index];
-    while let Some(env) = rx.recv().await {
-        if dest.dry_run {
-            let path = preview::request_path(env.op.endpoint, env.op.batched);
-            tracing::info!(
-                destination = %dest.name,
-                subscription = %env.subscription,
-                url = %format!("{}{}", dest.origin, path),
-                body = %env.op.body,
-                "Dry run: would send"
-            );
+    metrics: Arc<Metrics>,
+    queued: Arc<AtomicUsize>,
+    lanes: Vec<Lane>,
+    pacer: Pacer,
+    transport: Transport,
+    dead: Option<DeadLetterWriter>,
+    in_flight: usize,
+    next_lane: usize,
+    done_tx: mpsc::UnboundedSender<Done>,
+    done_rx: mpsc::UnboundedReceiver<Done>,
+}
+
+impl Dispatcher {
+    fn new(config: Arc<Config>, index: usize, metrics: Arc<Metrics>, queued: Arc<AtomicUsize>) -> Dispatcher {
+        let dest = &config.destinations[index];
+        let transport = if dest.dry_run {
+            Transport::DryRun
+        } else {
+            match cio::Client::new(dest) {
+                Ok(c) => Transport::Http(c),
+                Err(e) => {
+                    tracing::error!(destination = %dest.name, error = %e, "Cannot build the Customer.io client; falling back to dry run");
+                    Transport::DryRun
+                }
+            }
+        };
+        let dl_dir = config.server.data_dir.join("dead-letters");
+        let dead = match DeadLetterWriter::open(&dl_dir, &dest.name) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                tracing::error!(destination = %dest.name, dir = %dl_dir.display(), error = %e, "Cannot open the dead-letter store; dead letters will only be logged");
+                None
+            }
+        };
+        let lanes = (0..dest.delivery.max_in_flight.max(1)).map(|_| Lane::default()).collect();
+        let (done_tx, done_rx) = mpsc::unbounded_channel();
+        Dispatcher {
+            pacer: Pacer::new(dest.delivery.max_requests_per_second, dest.delivery.max_in_flight),
+            config,
+            index,
+            metrics,
+            queued,
+            lanes,
+            transport,
+            dead,
+            in_flight: 0,
+            next_lane: 0,
+            done_tx,
+            done_rx,
         }
+    }
+
+    fn dest(&self) -> &Destination {
+        &self.config.destinations[self.index]
+    }
+
+    fn limits(&self) -> Limits {
+        let d = &self.dest().delivery;
+        Limits {
+            max_batch_bytes: d.max_batch_bytes,
+            linger: Duration::from_millis(d.linger_ms),
+        }
+    }
+
+    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Msg>) {
+        let mut closing = false;
+        loop {
+            let wake = self.schedule(closing);
+            if closing && self.in_flight == 0 && self.lanes.iter().all(Lane::is_empty) {
+                break;
+            }
+            let sleep = async {
+                match wake {
+                    Some(t) => tokio::time::sleep_until(t.into()).await,
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                msg = rx.recv(), if !closing => match msg {
+                    Some(Msg::Op(env)) => {
+                        self.enqueue(env);
+                        // Take whatever else is already waiting before scheduling.
+                        while let Ok(m) = rx.try_recv() {
+                            match m {
+                                Msg::Op(env) => self.enqueue(env),
+                                Msg::Close => { closing = true; break; }
+                            }
+                        }
+                    }
+                    Some(Msg::Close) | None => closing = true,
+                },
+                Some(done) = self.done_rx.recv() => self.complete(done),
+                _ = sleep => {}
+            }
+            self.update_gauge();
+        }
+        tracing::debug!(destination = %self.dest().name, "Dispatcher stopped");
+    }
+
+    fn update_gauge(&self) {
+        let waiting: usize = self.lanes.iter().map(Lane::len).sum();
+        self.metrics
+            .queue_depth
+            .get_or_create(&labels([("destination", self.dest().name.as_str())]))
+            .set(waiting as i64);
+    }
+
+    fn enqueue(&mut self, env: Envelope) {
+        let max_op = self.dest().delivery.max_operation_bytes;
+        if env.bytes.len() > max_op {
+            let msg = format!(
+                "operation is {} bytes; Customer.io takes at most {max_op}",
+                env.bytes.len()
+            );
+            self.dead_letter(env, "too_large", None, json!({ "message": msg }));
+            return;
+        }
+        let lane = (env.key % self.lanes.len() as u64) as usize;
+        self.lanes[lane].queue.push_back(env);
+    }
+
+    /// Starts every request that is due and allowed; returns when to look again.
+    fn schedule(&mut self, flush: bool) -> Option<Instant> {
+        let now = Instant::now();
+        let limits = self.limits();
+        let mut wake: Option<Instant> = None;
+        let mut earliest = |t: Option<Instant>| {
+            if let Some(t) = t {
+                wake = Some(wake.map_or(t, |w| w.min(t)));
+            }
+        };
+        let n = self.lanes.len();
+        for step in 0..n {
+            let i = (self.next_lane + step) % n;
+            if self.lanes[i].busy || self.lanes[i].is_empty() {
+                continue;
+            }
+            // Ask the pacer before forming a request, so nothing is taken off a lane that
+            // cannot be sent yet.
+            if let Some(t) = self.lanes[i].not_before.filter(|t| *t > now) {
+                earliest(Some(t));
+                continue;
+            }
+            match self.pacer.try_start(now, self.in_flight) {
+                Ok(()) => {}
+                Err(t) => {
+                    earliest(t);
+                    break;
+                }
+            }
+            match self.lanes[i].take_due(now, &limits, flush) {
+                Ok(req) => {
+                    self.next_lane = (i + 1) % n;
+                    self.send(i, req);
+                }
+                Err(t) => earliest(t),
+            }
+        }
+        wake
+    }
+
+    fn send(&mut self, lane: usize, request: Request) {
+        self.lanes[lane].busy = true;
+        self.lanes[lane].not_before = None;
+        self.in_flight += 1;
+        let body = request.body();
+        let path = request.kind.path();
+        let tx = self.done_tx.clone();
+        if request.kind == Kind::Batch {
+            self.metrics
+                .batch_size
+                .get_or_create(&labels([("destination", self.dest().name.as_str())]))
+                .observe(request.ops.len() as f64);
+        }
+        match &self.transport {
+            Transport::DryRun => {
+                tracing::info!(
+                    destination = %self.dest().name,
+                    url = %format!("{}{}", self.dest().origin, path),
+                    operations = request.ops.len(),
+                    body = %String::from_utf8_lossy(&body),
+                    "Dry run: would send"
+                );
+                let _ = tx.send(Done {
+                    lane,
+                    request,
+                    result: Ok(cio::Response {
+                        status: 200,
+                        retry_after: None,
+                        body: Bytes::from_static(b"{}"),
+                    }),
+                    elapsed: Duration::ZERO,
+                });
+            }
+            Transport::Http(client) => {
+                let client = client.clone();
+                tokio::spawn(async move {
+                    let started = Instant::now();
+                    let result = client.post(path, body).await;
+                    let _ = tx.send(Done {
+                        lane,
+                        request,
+                        result,
+                        elapsed: started.elapsed(),
+                    });
+                });
+            }
+        }
+    }
+
+    fn complete(&mut self, done: Done) {
+        let Done {
+            lane,
+            request,
+            result,
+            elapsed,
+        } = done;
+        self.in_flight -= 1;
+        self.lanes[lane].busy = false;
+        let dest_name = self.dest().name.clone();
+        let status_label = match &result {
+            Ok(r) => r.status.to_string(),
+            Err(SendError::Timeout) => "timeout".into(),
+            Err(SendError::Connect(_)) => "error".into(),
+        };
+        self.metrics
+            .delivery_requests
+            .get_or_create(&labels([("destination", &dest_name), ("status", &status_label)]))
+            .inc();
+        self.metrics
+            .delivery_duration
+            .get_or_create(&labels([("destination", &dest_name)]))
+            .observe(elapsed.as_secs_f64());
+        let is_batch = request.kind == Kind::Batch;
+        let action = match &result {
+            Ok(resp) => retry::classify(resp, request.ops.len(), is_batch, SystemTime::now()),
+            Err(e) => retry::classify_error(e),
+        };
+        match action {
+            RetryAction::Delivered => {
+                self.pacer.succeeded();
+                for op in request.ops {
+                    self.delivered(op);
+                }
+            }
+            RetryAction::Partial(items) => {
+                self.pacer.succeeded();
+                let mut failed: Vec<Option<Value>> = vec![None; request.ops.len()];
+                for item in items {
+                    let entry = json!({
+                        "batch_index": item.batch_index,
+                        "reason": item.reason,
+                        "field": item.field,
+                        "message": item.message,
+                    });
+                    match &mut failed[item.batch_index] {
+                        Some(Value::Array(list)) => list.push(entry),
+                        slot => *slot = Some(Value::Array(vec![entry])),
+                    }
+                }
+                let status = result.as_ref().map(|r| r.status).ok();
+                for (op, failure) in request.ops.into_iter().zip(failed) {
+                    match failure {
+                        Some(reason) => self.dead_letter(op, "refused", status, reason),
+                        None => self.delivered(op),
+                    }
+                }
+            }
+            RetryAction::Split { status, body } => {
+                tracing::warn!(destination = %dest_name, status, operations = request.ops.len(), "Batch refused as a whole; splitting it to isolate the bad operations");
+                let _ = body;
+                let (a, b) = request.split();
+                let l = &mut self.lanes[lane];
+                l.ready.push_front(b);
+                l.ready.push_front(a);
+            }
+            RetryAction::Permanent { status, body } => {
+                if matches!(status, Some(401) | Some(403)) {
+                    tracing::error!(destination = %dest_name, status, "Customer.io refused the credentials; check site_id and api_key. Operations are dead-lettered and can be replayed");
+                }
+                let response = serde_json::from_str::<Value>(&body).unwrap_or(Value::String(body));
+                for op in request.ops {
+                    self.dead_letter(op, "refused", status, response.clone());
+                }
+            }
+            RetryAction::Retry {
+                after,
+                throttled,
+                reason,
+            } => {
+                let now = Instant::now();
+                let oldest = request.ops.iter().map(|o| o.queued_at).min().unwrap_or(now);
+                let max_age = Duration::from_secs(self.dest().delivery.max_retry_age_secs);
+                if now.duration_since(oldest) >= max_age {
+                    tracing::error!(destination = %dest_name, operations = request.ops.len(), %reason, "Giving up after the maximum retry age");
+                    for op in request.ops {
+                        self.dead_letter(op, "retries_exhausted", result.as_ref().map(|r| r.status).ok(), json!({ "message": reason }));
+                    }
+                    return;
+                }
+                let d = &self.dest().delivery;
+                let delay = after.unwrap_or_else(|| {
+                    retry::backoff(
+                        request.attempts,
+                        Duration::from_millis(d.initial_backoff_ms),
+                        Duration::from_millis(d.max_backoff_ms),
+                    )
+                });
+                if throttled {
+                    tracing::warn!(destination = %dest_name, delay_ms = delay.as_millis() as u64, "Customer.io throttled us (429); pausing the destination");
+                    self.pacer.throttled(now, delay);
+                } else {
+                    tracing::warn!(destination = %dest_name, %reason, attempt = request.attempts + 1, delay_ms = delay.as_millis() as u64, "Request failed; will retry");
+                }
+                self.metrics
+                    .delivery_retries
+                    .get_or_create(&labels([("destination", &dest_name)]))
+                    .inc();
+                let mut request = request;
+                request.attempts += 1;
+                let l = &mut self.lanes[lane];
+                l.not_before = Some(now + delay);
+                l.ready.push_front(request);
+            }
+        }
+    }
+
+    fn delivered(&mut self, op: Envelope) {
+        self.queued.fetch_sub(1, Ordering::Relaxed);
+        self.metrics
+            .operations_sent
+            .get_or_create(&labels([
+                ("destination", self.dest().name.as_str()),
+                ("action", op.action),
+            ]))
+            .inc();
+        op.finish();
+    }
+
+    fn dead_letter(&mut self, op: Envelope, reason: &str, status: Option<u16>, response: Value) {
+        self.queued.fetch_sub(1, Ordering::Relaxed);
+        let dest = self.dest().name.clone();
+        self.metrics
+            .dead_letters
+            .get_or_create(&labels([("destination", &dest), ("reason", reason)]))
+            .inc();
+        tracing::warn!(
+            destination = %dest,
+            subscription = %op.subscription,
+            reason,
+            status,
+            message_id = %op.event.get("messageId").and_then(|v| v.as_str()).unwrap_or(""),
+            "Operation dead-lettered"
+        );
+        let letter = DeadLetter {
+            time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            destination: dest,
+            subscription: op.subscription.to_string(),
+            action: op.action.to_string(),
+            reason: reason.to_string(),
+            status,
+            response,
+            operation: op.op.body.clone(),
+            event: (*op.event).clone(),
+        };
+        match &self.dead {
+            Some(w) => w.write(letter),
+            None => tracing::error!(letter = %serde_json::to_string(&letter).unwrap_or_default(), "Dead letter (no store)"),
+        }
+        op.finish();
     }
 }

@@ -1,0 +1,81 @@
+//! Per-identity ordering. Operations are spread over a fixed set of lanes by a hash of the
+//! identifiers they are about; a lane sends one request at a time, in order, and a failed
+//! request is retried before anything behind it. So operations about the same person or object
+//! reach Customer.io in the order they were accepted, across retries, while different people
+//! proceed in parallel on other lanes.
+
+use std::collections::hash_map::DefaultHasher;
+use std::collections::VecDeque;
+use std::hash::{Hash, Hasher};
+use std::time::Instant;
+
+use serde_json::Value;
+
+use super::batcher::{self, Request};
+use super::Envelope;
+
+/// The key an operation is ordered by: its identifiers (the primary person for a merge, the
+/// delivery id for a metric).
+pub fn identity_hash(body: &Value) -> u64 {
+    let mut h = DefaultHasher::new();
+    let key = body
+        .get("identifiers")
+        .or_else(|| body.get("primary"))
+        .or_else(|| body.get("delivery_id"));
+    match key {
+        Some(v) => {
+            // Identifiers are tiny objects; hash their compact text, independent of key order
+            // (the builder always emits one key, or object_id before object_type_id).
+            v.to_string().hash(&mut h);
+        }
+        None => 0u8.hash(&mut h),
+    }
+    h.finish()
+}
+
+/// One lane: operations not yet formed into a request, and formed requests waiting to be sent
+/// (a retried request goes back to the front).
+#[derive(Default)]
+pub struct Lane {
+    pub queue: VecDeque<Envelope>,
+    pub ready: VecDeque<Request>,
+    /// A request of this lane is in flight.
+    pub busy: bool,
+    /// Do not send before this instant (retry backoff).
+    pub not_before: Option<Instant>,
+}
+
+impl Lane {
+    /// Operations waiting in this lane (queued and formed).
+    pub fn len(&self) -> usize {
+        self.queue.len() + self.ready.iter().map(|r| r.ops.len()).sum::<usize>()
+    }
+
+    /// Whether nothing waits here.
+    pub fn is_empty(&self) -> bool {
+        self.queue.is_empty() && self.ready.is_empty()
+    }
+
+    /// The next request to send, if one is due: a formed request first, else a new one from the
+    /// queue when it is full or its oldest operation has waited `linger` (or `flush` is set).
+    /// Returns the instant at which the lane next becomes due when it is not due now.
+    pub fn take_due(
+        &mut self,
+        now: Instant,
+        limits: &batcher::Limits,
+        flush: bool,
+    ) -> Result<Request, Option<Instant>> {
+        if self.busy || self.is_empty() {
+            return Err(None);
+        }
+        if let Some(t) = self.not_before {
+            if t > now {
+                return Err(Some(t));
+            }
+        }
+        if let Some(req) = self.ready.pop_front() {
+            return Ok(req);
+        }
+        batcher::form(&mut self.queue, now, limits, flush)
+    }
+}
