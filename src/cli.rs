@@ -27,6 +27,65 @@ pub enum Command {
     /// Read Segment events (one JSON object per line) on stdin and print, per event, what the
     /// relay would send, as one JSON line in the golden files' format. Sends nothing.
     Preview(PreviewArgs),
+    /// Check that a running relay answers `GET /healthz` (for container health checks).
+    Healthcheck(HealthcheckArgs),
+    /// Send a dead-letter file (or any JSONL of Segment events) through the pipeline again,
+    /// wait until it is delivered or dead-lettered, and print the counts.
+    Replay(ReplayArgs),
+}
+
+/// `healthcheck` options.
+#[derive(Debug, Args)]
+pub struct HealthcheckArgs {
+    /// The relay's address.
+    #[arg(long, default_value = "127.0.0.1:8080", env = "CIO_RELAY_HEALTHCHECK_ADDR")]
+    pub addr: String,
+}
+
+/// `healthcheck`: a plain HTTP/1.0 `GET /healthz`; Ok when the answer is 200.
+pub fn healthcheck(args: &HealthcheckArgs) -> Result<(), String> {
+    use std::io::Read;
+    use std::net::{TcpStream, ToSocketAddrs};
+    use std::time::Duration;
+    let addr = args
+        .addr
+        .to_socket_addrs()
+        .map_err(|e| format!("bad address {}: {e}", args.addr))?
+        .next()
+        .ok_or_else(|| format!("bad address {}", args.addr))?;
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(3))
+        .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .map_err(|e| e.to_string())?;
+    stream
+        .write_all(b"GET /healthz HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .map_err(|e| e.to_string())?;
+    let mut answer = String::new();
+    stream
+        .read_to_string(&mut answer)
+        .map_err(|e| e.to_string())?;
+    if answer.starts_with("HTTP/1.0 200") || answer.starts_with("HTTP/1.1 200") {
+        Ok(())
+    } else {
+        Err(format!(
+            "unhealthy: {}",
+            answer.lines().next().unwrap_or("no answer")
+        ))
+    }
+}
+
+/// `replay` options.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// The JSONL file: dead letters (each goes back to its own destination) or Segment events
+    /// (each goes to every destination, or to --destination).
+    pub file: PathBuf,
+    /// Send only to this destination.
+    #[arg(long)]
+    pub destination: Option<String>,
 }
 
 /// `--config PATH`.
@@ -188,4 +247,80 @@ pub async fn serve(config: Config) -> Result<(), String> {
     app.run(crate::app::shutdown_signal())
         .await
         .map_err(|e| format!("server error: {e}"))
+}
+
+/// `replay`: runs every line of a file through the delivery pipeline and waits for it.
+pub async fn replay(config: Config, args: &ReplayArgs) -> Result<ReplaySummary, String> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+
+    let items = crate::delivery::dead_letter::read_replay_file(&args.file)
+        .map_err(|e| format!("cannot read {}: {e}", args.file.display()))?;
+    let only = match &args.destination {
+        Some(name) => Some(
+            config
+                .destinations
+                .iter()
+                .position(|d| &d.name == name)
+                .ok_or_else(|| format!("no destination is named `{name}`"))?,
+        ),
+        None => None,
+    };
+    let config = Arc::new(config);
+    let metrics = Arc::new(crate::telemetry::metrics::Metrics::new());
+    let pipeline = crate::delivery::Pipeline::start(config.clone(), metrics);
+    let all: Vec<usize> = (0..config.destinations.len()).collect();
+    let done = Arc::new(AtomicU64::new(0));
+    let mut summary = ReplaySummary::default();
+    let total = items.len();
+    for (n, item) in items.into_iter().enumerate() {
+        let item = match item {
+            Ok(i) => i,
+            Err(e) => {
+                tracing::warn!(error = %e, "Skipping a line");
+                summary.skipped += 1;
+                continue;
+            }
+        };
+        let targets: Vec<usize> = match (only, &item.destination) {
+            (Some(d), _) => vec![d],
+            (None, Some(name)) => match config.destinations.iter().position(|d| &d.name == name) {
+                Some(d) => vec![d],
+                None => {
+                    tracing::warn!(destination = %name, "Skipping a dead letter for a destination that is not configured");
+                    summary.skipped += 1;
+                    continue;
+                }
+            },
+            (None, None) => all.clone(),
+        };
+        let counter = done.clone();
+        pipeline
+            .dispatch_to(
+                &targets,
+                Arc::new(item.event),
+                Some(Box::new(move || {
+                    counter.fetch_add(1, Ordering::Relaxed);
+                })),
+            )
+            .map_err(|e| e.to_string())?;
+        summary.events += 1;
+        if (n + 1) % 10_000 == 0 {
+            tracing::info!(queued = n + 1, total, "Replaying");
+        }
+    }
+    pipeline.shutdown().await;
+    summary.completed = done.load(Ordering::Relaxed);
+    Ok(summary)
+}
+
+/// What a replay did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ReplaySummary {
+    /// Events sent through the pipeline.
+    pub events: u64,
+    /// Events whose every operation was delivered or dead-lettered again.
+    pub completed: u64,
+    /// Lines that were not events (or named an unknown destination).
+    pub skipped: u64,
 }

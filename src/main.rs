@@ -3,63 +3,60 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use cio_relay::cli::{self, Cli, Command};
+use cio_relay::cli::{self, Cli, Command, ConfigArg};
+use cio_relay::config::Config;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
-        Command::Check(arg) => match cli::load(&arg) {
-            Ok(config) => {
-                let _ = cli::check(&config, &mut std::io::stdout().lock());
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("{e}");
-                ExitCode::from(2)
-            }
-        },
-        Command::Preview(args) => {
-            let config = match cli::load(&args.config) {
-                Ok(c) => c,
-                Err(e) => {
-                    eprintln!("{e}");
-                    return ExitCode::from(2);
-                }
-            };
+    let result = match &cli.command {
+        Command::Check(arg) => load(arg).map(|config| {
+            let _ = cli::check(&config, &mut std::io::stdout().lock());
+        }),
+        Command::Preview(args) => load(&args.config).and_then(|config| {
             let stdin = std::io::stdin().lock();
             let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
-            match cli::preview(&config, &args, stdin, &mut stdout) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("{e}");
-                    ExitCode::FAILURE
-                }
-            }
-        }
-        Command::Serve(arg) => {
-            let config = match cli::load(&arg) {
-                Ok(c) => c,
-                Err(e) => {
-                    eprintln!("{e}");
-                    return ExitCode::from(2);
-                }
-            };
-            cio_relay::telemetry::init(config.server.log_format, &config.server.log_level);
-            let runtime = match tokio::runtime::Runtime::new() {
-                Ok(r) => r,
-                Err(e) => {
-                    eprintln!("cannot start the async runtime: {e}");
-                    return ExitCode::FAILURE;
-                }
-            };
-            match runtime.block_on(cli::serve(config)) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    tracing::error!(error = %e, "The relay stopped with an error");
-                    eprintln!("{e}");
-                    ExitCode::FAILURE
-                }
-            }
-        }
+            cli::preview(&config, args, stdin, &mut stdout).map_err(fail)
+        }),
+        Command::Replay(args) => load(&args.config).and_then(|config| {
+            let summary = block_on(&config, cli::replay(config.clone(), args))?;
+            println!(
+                "replayed {} events: {} completed (delivered or dead-lettered again), {} lines skipped",
+                summary.events, summary.completed, summary.skipped
+            );
+            Ok(())
+        }),
+        Command::Healthcheck(args) => cli::healthcheck(args).map_err(fail),
+        Command::Serve(arg) => load(arg).and_then(|config| block_on(&config, cli::serve(config.clone()))),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(code) => code,
     }
+}
+
+/// Loads the configuration; on error prints every problem and exits with 2.
+fn load(arg: &ConfigArg) -> Result<Config, ExitCode> {
+    cli::load(arg).map_err(|e| {
+        eprintln!("{e}");
+        ExitCode::from(2)
+    })
+}
+
+fn fail(message: String) -> ExitCode {
+    eprintln!("{message}");
+    ExitCode::FAILURE
+}
+
+/// Starts logging and a multi-threaded runtime, and runs `fut` on it.
+fn block_on<T>(
+    config: &Config,
+    fut: impl std::future::Future<Output = Result<T, String>>,
+) -> Result<T, ExitCode> {
+    cio_relay::telemetry::init(config.server.log_format, &config.server.log_level);
+    let runtime = tokio::runtime::Runtime::new()
+        .map_err(|e| fail(format!("cannot start the async runtime: {e}")))?;
+    runtime.block_on(fut).map_err(|e| {
+        tracing::error!(error = %e, "cio-relay stopped with an error");
+        fail(e)
+    })
 }
