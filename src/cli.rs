@@ -128,7 +128,11 @@ pub fn load(arg: &ConfigArg) -> Result<Config, String> {
 pub fn check(config: &Config, out: &mut impl Write) -> std::io::Result<()> {
     writeln!(out, "configuration OK")?;
     writeln!(out, "listen: {}", config.listen)?;
-    writeln!(out, "durability: {:?}", config.server.durability)?;
+    writeln!(
+        out,
+        "durability: {}",
+        format!("{:?}", config.server.durability).to_lowercase()
+    )?;
     writeln!(out, "sources:")?;
     for s in &config.sources {
         let dests: Vec<&str> = s

@@ -25,7 +25,7 @@ fn read_jsonl(name: &str) -> Vec<Value> {
 }
 
 fn golden_config() -> Config {
-    config::load_resolved(Some(&fixtures().join("config/golden.toml"))).expect("golden config")
+    config::load_resolved(Some(&fixtures().join("config/valid/golden.toml"))).expect("golden config")
 }
 
 /// Numbers compared by value (`1` equals `1.0`), objects by content, arrays in order.

@@ -1,3 +1,4 @@
 //! The one integration test binary: `cargo test --test api`.
 
 mod golden;
+mod check;
