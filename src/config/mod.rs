@@ -146,6 +146,11 @@ pub struct RawSource {
     /// Destination names this source's events go to (default: all).
     #[serde(default)]
     pub destinations: Option<Vec<String>>,
+    /// Refuse events with neither userId nor anonymousId, as Segment's API does. The reference
+    /// destination itself accepts such events (an identify with only traits.email, a delivery
+    /// metric); set false to pass them on.
+    #[serde(default = "yes")]
+    pub require_ids: bool,
 }
 
 /// Which preset table a destination starts from.

@@ -33,6 +33,8 @@ pub struct Source {
     pub webhook_secret: Option<Secret>,
     /// Indexes into [`Config::destinations`].
     pub destinations: Vec<usize>,
+    /// Refuse events with neither userId nor anonymousId (see [`super::RawSource::require_ids`]).
+    pub require_ids: bool,
 }
 
 /// Customer.io region.
@@ -224,6 +226,7 @@ pub fn resolve(raw: RawConfig) -> Result<Config, ConfigErrors> {
             write_key,
             webhook_secret,
             destinations: targets,
+            require_ids: s.require_ids,
         });
     }
 
