@@ -52,6 +52,7 @@ pub fn validate(
     let mut out = Map::with_capacity(values.len());
     let mut errors: Vec<String> = Vec::new();
     let mut empty_required: Vec<usize> = Vec::new();
+    let mut invalid: Vec<usize> = Vec::new();
     for (idx, value) in values {
         let spec = &fields[idx];
         // 2.4: nulls go; empty strings go from non-string fields always and from string fields
@@ -75,13 +76,20 @@ pub fn validate(
             Ok(v) => {
                 out.insert(spec.key.to_string(), v);
             }
-            Err(e) => errors.push(e),
+            Err(e) => {
+                errors.push(e);
+                invalid.push(idx);
+            }
         }
     }
     let mut missing: Vec<String> = fields
         .iter()
         .enumerate()
-        .filter(|(i, f)| f.required && (!out.contains_key(f.key) || empty_required.contains(i)))
+        .filter(|(i, f)| {
+            f.required
+                && !invalid.contains(i)
+                && (!out.contains_key(f.key) || empty_required.contains(i))
+        })
         .map(|(_, f)| format!("The root value is missing the required field '{}'.", f.key))
         .collect();
     if missing.is_empty() && errors.is_empty() {
