@@ -153,6 +153,15 @@ impl Refusal {
             message_id: None,
         }
     }
+
+    /// A refusal of a parsed event; only a refusal copies anything out of the event.
+    fn of(error: EventError, kind: Option<EventType>, fields: &Map<String, Value>) -> Refusal {
+        Refusal {
+            error,
+            kind,
+            message_id: raw_message_id(fields).map(str::to_owned),
+        }
+    }
 }
 
 /// A checked, normalized event: a known type and the event's JSON fields, with messageId,
@@ -181,29 +190,13 @@ impl SegmentEvent {
     pub fn accept(mut fields: Map<String, Value>, at: &Arrival) -> Result<SegmentEvent, Refusal> {
         // The key authenticated the request; it must not travel further (logs, dead letters).
         fields.remove("writeKey");
-        let checked = settle_type(&mut fields, at).and_then(|kind| {
-            for key in ["userId", "anonymousId", "groupId", "previousId"] {
-                coerce_id(&mut fields, key);
-            }
-            check_required(&fields, kind, at.rules).map(|()| kind)
-        });
-        match checked {
-            Ok(kind) => {
-                normalize::normalize(&mut fields, at.received_at, at.rules.origin);
-                Ok(SegmentEvent { kind, fields })
-            }
-            // Only a refusal copies anything out of the event.
-            Err(error) => Err(Refusal {
-                kind: at.path_type.or_else(|| {
-                    fields
-                        .get("type")
-                        .and_then(Value::as_str)
-                        .and_then(EventType::parse)
-                }),
-                message_id: raw_message_id(&fields).map(str::to_owned),
-                error,
-            }),
+        let kind = settle_type(&mut fields, at).map_err(|e| Refusal::of(e, None, &fields))?;
+        for key in ["userId", "anonymousId", "groupId", "previousId"] {
+            coerce_id(&mut fields, key);
         }
+        check_required(&fields, kind, at.rules).map_err(|e| Refusal::of(e, Some(kind), &fields))?;
+        normalize::normalize(&mut fields, at.received_at, at.rules.origin);
+        Ok(SegmentEvent { kind, fields })
     }
 
     /// The event's type.

@@ -153,7 +153,7 @@ impl<'a> Caller<'a> {
             user_agent = truncate(self.user_agent.unwrap_or(""), 200),
             key = %presented.map(fingerprint).unwrap_or_else(|| "none".into()),
             reason,
-            "Refused a request: {reason}"
+            "Refused a request"
         );
     }
 }
