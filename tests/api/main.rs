@@ -3,3 +3,6 @@
 mod golden;
 mod check;
 mod preview;
+mod helpers;
+mod ingest;
+mod webhook;
