@@ -26,26 +26,29 @@ pub fn normalize(fields: &mut Map<String, Value>, received_at: DateTime<Utc>, or
     let received = format_timestamp(received_at);
     match origin {
         Origin::Api => {
-            let client_ts = fields.get("timestamp").filter(|v| !v.is_null());
-            let timestamp = match client_ts {
-                Some(original) => {
-                    let corrected = original
+            let sent_at = fields
+                .get("sentAt")
+                .and_then(Value::as_str)
+                .and_then(parse_timestamp);
+            match fields.get_mut("timestamp").filter(|v| !v.is_null()) {
+                Some(timestamp) => {
+                    let corrected = timestamp
                         .as_str()
                         .and_then(parse_timestamp)
-                        .zip(
-                            fields
-                                .get("sentAt")
-                                .and_then(Value::as_str)
-                                .and_then(parse_timestamp),
-                        )
+                        .zip(sent_at)
                         .and_then(|(original, sent)| correct_skew(original, sent, received_at));
-                    let original = original.clone();
-                    fields.insert("originalTimestamp".into(), original.clone());
-                    corrected.map_or(original, |t| Value::String(format_timestamp(t)))
+                    // The client's value becomes originalTimestamp; it stays as timestamp too
+                    // unless it could be corrected.
+                    let original = match corrected {
+                        Some(t) => std::mem::replace(timestamp, Value::String(format_timestamp(t))),
+                        None => timestamp.clone(),
+                    };
+                    fields.insert("originalTimestamp".into(), original);
                 }
-                None => Value::String(received.clone()),
-            };
-            fields.insert("timestamp".into(), timestamp);
+                None => {
+                    fields.insert("timestamp".into(), Value::String(received.clone()));
+                }
+            }
             fields.insert("receivedAt".into(), Value::String(received));
         }
         Origin::Webhook => {

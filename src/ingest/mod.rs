@@ -59,6 +59,9 @@ const DEFAULT_ALLOWED_HEADERS: &str = "authorization, content-type, content-enco
 const PREFLIGHT_MAX_AGE: &str = "604800";
 /// The browser library's telemetry is tiny; read this much of it, at most, before answering.
 const TELEMETRY_DRAIN_BYTES: usize = 64 << 10;
+/// Refused events logged one by one per request; the rest are summed up in one line, so a
+/// batch of thousands of bad items cannot flood the log.
+const REFUSALS_LOGGED_PER_REQUEST: usize = 10;
 
 /// The full router: every path goes through one dispatcher, wrapped in request ids and tracing.
 pub fn router(state: Arc<AppState>) -> Router {
@@ -693,15 +696,16 @@ impl<'s> Intake<'s> {
 
     fn refuse(&mut self, index: usize, refusal: Refusal) -> Result<(), EventError> {
         self.tally.add(refusal.kind, Outcome::Rejected);
-        let source = &self.state.config.sources[self.source].name;
-        tracing::warn!(
-            source = %source,
-            route = self.route,
-            index,
-            message_id = refusal.message_id.as_deref().unwrap_or(""),
-            reason = %refusal.error,
-            "Refused an event"
-        );
+        if self.errors.len() < REFUSALS_LOGGED_PER_REQUEST {
+            tracing::warn!(
+                source = %self.state.config.sources[self.source].name,
+                route = self.route,
+                index,
+                message_id = refusal.message_id.as_deref().unwrap_or(""),
+                reason = %refusal.error,
+                "Refused an event"
+            );
+        }
         self.errors.push(ItemError {
             index,
             message_id: refusal.message_id,
@@ -713,6 +717,18 @@ impl<'s> Intake<'s> {
     /// Adds this request's counts to `events_received`.
     fn record(&self) {
         let source = self.state.config.sources[self.source].name.as_str();
+        let unlogged = self
+            .errors
+            .len()
+            .saturating_sub(REFUSALS_LOGGED_PER_REQUEST);
+        if unlogged > 0 {
+            tracing::warn!(
+                source,
+                route = self.route,
+                count = unlogged,
+                "Refused more events in the same request (not logged one by one)"
+            );
+        }
         for (row, counts) in self.tally.counts.iter().enumerate() {
             let kind = EventType::ALL.get(row).map_or("unknown", |k| k.as_str());
             for outcome in Outcome::ALL {
