@@ -42,18 +42,21 @@ pub enum SubmitError {
 /// delivered or dead-lettered, `on_done` runs once (the spool's acknowledgement).
 pub struct Ticket {
     remaining: AtomicUsize,
-    on_done: Box<dyn Fn() + Send + Sync>,
+    on_done: std::sync::Mutex<Option<OnDone>>,
 }
 
+/// What runs when an event is finished.
+pub type OnDone = Box<dyn FnOnce() + Send>;
+
 impl Ticket {
-    /// A ticket expecting `parts` completions.
-    pub fn new(parts: usize, on_done: Box<dyn Fn() + Send + Sync>) -> Arc<Ticket> {
+    /// A ticket expecting `parts` completions; with none, `on_done` runs at once.
+    pub fn new(parts: usize, on_done: OnDone) -> Arc<Ticket> {
         let t = Arc::new(Ticket {
             remaining: AtomicUsize::new(parts),
-            on_done,
+            on_done: std::sync::Mutex::new(Some(on_done)),
         });
         if parts == 0 {
-            (t.on_done)();
+            t.fire();
         }
         t
     }
@@ -61,7 +64,14 @@ impl Ticket {
     /// One part is finished.
     pub fn complete(&self) {
         if self.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
-            (self.on_done)();
+            self.fire();
+        }
+    }
+
+    fn fire(&self) {
+        let f = self.on_done.lock().ok().and_then(|mut g| g.take());
+        if let Some(f) = f {
+            f();
         }
     }
 }
@@ -166,7 +176,7 @@ impl Pipeline {
         &self,
         source: usize,
         event: Arc<Value>,
-        on_done: Option<Box<dyn Fn() + Send + Sync>>,
+        on_done: Option<OnDone>,
     ) -> Result<(), SubmitError> {
         let dest_indexes: &[usize] = match self.config.sources.get(source) {
             Some(s) => &s.destinations,
@@ -180,7 +190,7 @@ impl Pipeline {
         &self,
         dest_indexes: &[usize],
         event: Arc<Value>,
-        on_done: Option<Box<dyn Fn() + Send + Sync>>,
+        on_done: Option<OnDone>,
     ) -> Result<(), SubmitError> {
         let now = Instant::now();
         let mut envelopes = Vec::new();

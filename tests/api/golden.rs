@@ -132,16 +132,16 @@ fn check(expected_file: &str, choice: ModeChoice) {
         if got["matched"] != want["matched"] {
             problems.push(format!("matched {} != {}", got["matched"], want["matched"]));
         }
-        let (g, w) = (operations(&got), operations(&want));
+        let (g, w) = (operations(&got), operations(want));
         op_count += w.len();
         if g != w {
             problems.push(format!("operations differ:\n  got:  {g:?}\n  want: {w:?}"));
         }
-        if refusals(&got) != refusals(&want) {
+        if refusals(&got) != refusals(want) {
             problems.push(format!(
                 "refusals {:?} != {:?} ({} / {})",
                 refusals(&got),
-                refusals(&want),
+                refusals(want),
                 got["error"],
                 want["error"]
             ));
