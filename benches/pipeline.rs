@@ -24,19 +24,43 @@ fn events() -> Vec<(&'static str, Value)> {
         "page":{"url":"https://example.com/p"},"userAgent":"Mozilla/5.0"});
     let ts = "2024-06-01T10:00:00.123Z";
     vec![
-        ("identify", json!({"type":"identify","userId":"user_1","anonymousId":"anon_1","messageId":"m1","timestamp":ts,
-            "traits":{"email":"jane@example.com","name":"Jane","plan":"pro","createdAt":"2024-01-15T08:30:00Z","logins":7,"address":{"city":"Oslo"}},"context":ctx})),
-        ("track", json!({"type":"track","event":"Order Completed","userId":"user_1","anonymousId":"anon_1","messageId":"m2","timestamp":ts,
-            "properties":{"order_id":"o-1","total":99.5,"shipped_at":"2024-06-02T08:00:00Z","items":[{"sku":"A"}]},"context":ctx})),
-        ("page", json!({"type":"page","name":"Pricing","userId":"user_1","messageId":"m3","timestamp":ts,
-            "properties":{"url":"https://example.com/pricing","title":"Pricing","path":"/pricing"},"context":ctx})),
-        ("screen", json!({"type":"screen","name":"Checkout","anonymousId":"anon_1","messageId":"m4","timestamp":ts,"properties":{"step":2},"context":ctx})),
-        ("group", json!({"type":"group","groupId":"acme","userId":"user_1","messageId":"m5","timestamp":ts,
-            "traits":{"objectTypeId":"3","created_at":"2020-05-01T00:00:00Z","objectAttributes":{"industry":"Retail"},"relationshipAttributes":{"role":"owner"}}})),
-        ("alias", json!({"type":"alias","userId":"user_1","previousId":"anon_1","messageId":"m6","timestamp":ts})),
-        ("device", json!({"type":"track","event":"Application Opened","userId":"user_1","messageId":"m7","timestamp":ts,"context":ctx})),
-        ("delivery", json!({"type":"track","event":"Report Delivery Event","userId":"user_1","messageId":"m8","timestamp":ts,
-            "properties":{"deliveryId":"d1","metric":"opened"}})),
+        (
+            "identify",
+            json!({"type":"identify","userId":"user_1","anonymousId":"anon_1","messageId":"m1","timestamp":ts,
+            "traits":{"email":"jane@example.com","name":"Jane","plan":"pro","createdAt":"2024-01-15T08:30:00Z","logins":7,"address":{"city":"Oslo"}},"context":ctx}),
+        ),
+        (
+            "track",
+            json!({"type":"track","event":"Order Completed","userId":"user_1","anonymousId":"anon_1","messageId":"m2","timestamp":ts,
+            "properties":{"order_id":"o-1","total":99.5,"shipped_at":"2024-06-02T08:00:00Z","items":[{"sku":"A"}]},"context":ctx}),
+        ),
+        (
+            "page",
+            json!({"type":"page","name":"Pricing","userId":"user_1","messageId":"m3","timestamp":ts,
+            "properties":{"url":"https://example.com/pricing","title":"Pricing","path":"/pricing"},"context":ctx}),
+        ),
+        (
+            "screen",
+            json!({"type":"screen","name":"Checkout","anonymousId":"anon_1","messageId":"m4","timestamp":ts,"properties":{"step":2},"context":ctx}),
+        ),
+        (
+            "group",
+            json!({"type":"group","groupId":"acme","userId":"user_1","messageId":"m5","timestamp":ts,
+            "traits":{"objectTypeId":"3","created_at":"2020-05-01T00:00:00Z","objectAttributes":{"industry":"Retail"},"relationshipAttributes":{"role":"owner"}}}),
+        ),
+        (
+            "alias",
+            json!({"type":"alias","userId":"user_1","previousId":"anon_1","messageId":"m6","timestamp":ts}),
+        ),
+        (
+            "device",
+            json!({"type":"track","event":"Application Opened","userId":"user_1","messageId":"m7","timestamp":ts,"context":ctx}),
+        ),
+        (
+            "delivery",
+            json!({"type":"track","event":"Report Delivery Event","userId":"user_1","messageId":"m8","timestamp":ts,
+            "properties":{"deliveryId":"d1","metric":"opened"}}),
+        ),
     ]
 }
 
@@ -64,7 +88,11 @@ fn actions(c: &mut Criterion) {
     let mut g = c.benchmark_group("map_and_build");
     g.throughput(Throughput::Elements(1));
     for (name, e) in events() {
-        let subs: Vec<_> = dest.subscriptions.iter().filter(|s| s.trigger.matches(&e)).collect();
+        let subs: Vec<_> = dest
+            .subscriptions
+            .iter()
+            .filter(|s| s.trigger.matches(&e))
+            .collect();
         g.bench_function(name, |b| {
             b.iter(|| {
                 for s in &subs {

@@ -94,7 +94,10 @@ impl App {
 
     /// Serves until `shutdown` resolves, then stops accepting, finishes in-flight requests and
     /// hands accepted events on to delivery, waiting at most the configured deadline.
-    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         let state = self.state.clone();
         let deadline = Duration::from_secs(state.config.server.shutdown_timeout_secs);
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

@@ -38,7 +38,11 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct HealthcheckArgs {
     /// The relay's address.
-    #[arg(long, default_value = "127.0.0.1:8080", env = "CIO_RELAY_HEALTHCHECK_ADDR")]
+    #[arg(
+        long,
+        default_value = "127.0.0.1:8080",
+        env = "CIO_RELAY_HEALTHCHECK_ADDR"
+    )]
     pub addr: String,
 }
 
@@ -117,9 +121,10 @@ pub fn load(arg: &ConfigArg) -> Result<Config, String> {
     config::load_resolved(arg.config.as_deref()).map_err(|e| {
         format!(
             "configuration {} is invalid:\n{e}",
-            arg.config
-                .as_ref()
-                .map_or_else(|| "<embedded default>".to_string(), |p| p.display().to_string())
+            arg.config.as_ref().map_or_else(
+                || "<embedded default>".to_string(),
+                |p| p.display().to_string()
+            )
         )
     })
 }
@@ -145,7 +150,11 @@ pub fn check(config: &Config, out: &mut impl Write) -> std::io::Result<()> {
             "  - {} (write key: {}, webhook signature: {}) -> {}",
             s.name,
             if s.write_key.is_some() { "set" } else { "none" },
-            if s.webhook_secret.is_some() { "verified" } else { "not verified" },
+            if s.webhook_secret.is_some() {
+                "verified"
+            } else {
+                "not verified"
+            },
             dests.join(", ")
         )?;
     }
@@ -157,7 +166,11 @@ pub fn check(config: &Config, out: &mut impl Write) -> std::io::Result<()> {
             d.name,
             d.origin,
             d.region,
-            if d.dry_run { ", DRY RUN (nothing is sent)" } else { "" },
+            if d.dry_run {
+                ", DRY RUN (nothing is sent)"
+            } else {
+                ""
+            },
             d.presets
         )?;
         writeln!(out, "    subscriptions ({}):", d.subscriptions.len())?;
@@ -211,8 +224,12 @@ pub fn preview(
         }
         let result = match serde_json::from_str::<serde_json::Value>(&line) {
             Ok(event) if event.is_object() => preview_line(dest, &event, choice),
-            Ok(_) => serde_json::json!({"line": n + 1, "error": {"status": 400, "message": "not a JSON object"}}),
-            Err(e) => serde_json::json!({"line": n + 1, "error": {"status": 400, "message": format!("not JSON: {e}")}}),
+            Ok(_) => {
+                serde_json::json!({"line": n + 1, "error": {"status": 400, "message": "not a JSON object"}})
+            }
+            Err(e) => {
+                serde_json::json!({"line": n + 1, "error": {"status": 400, "message": format!("not JSON: {e}")}})
+            }
         };
         writeln!(out, "{result}").map_err(|e| format!("writing stdout: {e}"))?;
     }
@@ -235,7 +252,10 @@ pub async fn serve(config: Config) -> Result<(), String> {
         }
     }
     for s in &config.sources {
-        if s.write_key.as_ref().is_some_and(|k| k.expose() == "local-dev-write-key") {
+        if s.write_key
+            .as_ref()
+            .is_some_and(|k| k.expose() == "local-dev-write-key")
+        {
             tracing::warn!(
                 source = %s.name,
                 "Source `{}` uses the built-in development write key `local-dev-write-key`; set CIO_RELAY_SOURCE_{}_WRITE_KEY for anything real",

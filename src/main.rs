@@ -2,9 +2,9 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
 use cio_relay::cli::{self, Cli, Command, ConfigArg};
 use cio_relay::config::Config;
+use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

@@ -139,7 +139,10 @@ pub fn preview_line(dest: &Destination, event: &Value, choice: ModeChoice) -> Va
         Value::Array(outcome.matched.iter().map(|i| json!(name(*i))).collect()),
     );
     line.insert("requests".into(), Value::Array(requests));
-    line.insert("error".into(), errors.first().cloned().unwrap_or(Value::Null));
+    line.insert(
+        "error".into(),
+        errors.first().cloned().unwrap_or(Value::Null),
+    );
     if errors.len() > 1 {
         line.insert("errors".into(), Value::Array(errors));
     }

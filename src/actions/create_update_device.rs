@@ -12,9 +12,24 @@ use super::payload::Payload;
 /// The action's fields, in the reference's order.
 pub const FIELDS: &[FieldSpec] = &[
     string("person_id", "Person ID", true, D::Path("$.userId")),
-    string("device_id", "Device ID", true, D::Path("$.context.device.token")),
-    string("app_version", "App Version", false, D::Path("$.context.app.version")),
-    string("platform", "Platform", true, D::Path("$.context.device.type")),
+    string(
+        "device_id",
+        "Device ID",
+        true,
+        D::Path("$.context.device.token"),
+    ),
+    string(
+        "app_version",
+        "App Version",
+        false,
+        D::Path("$.context.app.version"),
+    ),
+    string(
+        "platform",
+        "Platform",
+        true,
+        D::Path("$.context.device.type"),
+    ),
     string("last_used", "Last Used", false, D::Path("$.timestamp")),
     object("attributes", "Event Attributes", D::Path("$.properties")),
     CONVERT_TIMESTAMP,

@@ -30,7 +30,12 @@ pub const FIELDS: &[FieldSpec] = &[
         D::Path("$.traits.relationshipAttributes"),
     ),
     string("user_id", "User ID", false, D::Path("$.userId")),
-    string("anonymous_id", "Anonymous ID", false, D::Path("$.anonymousId")),
+    string(
+        "anonymous_id",
+        "Anonymous ID",
+        false,
+        D::Path("$.anonymousId"),
+    ),
     string(
         "object_type_id",
         "Object Type Id",

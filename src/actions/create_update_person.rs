@@ -10,9 +10,24 @@ use super::payload::Payload;
 
 /// The action's fields, in the reference's order.
 pub const FIELDS: &[FieldSpec] = &[
-    string("id", "Person ID", false, D::ExistsOr("$.userId", "$.traits.email")),
-    string("anonymous_id", "Anonymous ID", false, D::Path("$.anonymousId")),
-    string("email", "Email Address", false, D::Template("{{traits.email}}")),
+    string(
+        "id",
+        "Person ID",
+        false,
+        D::ExistsOr("$.userId", "$.traits.email"),
+    ),
+    string(
+        "anonymous_id",
+        "Anonymous ID",
+        false,
+        D::Path("$.anonymousId"),
+    ),
+    string(
+        "email",
+        "Email Address",
+        false,
+        D::Template("{{traits.email}}"),
+    ),
     string(
         "created_at",
         "Created At",
@@ -20,7 +35,11 @@ pub const FIELDS: &[FieldSpec] = &[
         D::ExistsOr("$.traits.created_at", "$.traits.createdAt"),
     ),
     string("group_id", "Object ID", false, D::Path("$.traits.objectId")),
-    object("custom_attributes", "Person Attributes", D::Path("$.traits")),
+    object(
+        "custom_attributes",
+        "Person Attributes",
+        D::Path("$.traits"),
+    ),
     object(
         "relationship_attributes",
         "Relationship Attributes",
@@ -145,7 +164,8 @@ mod tests {
 
     #[test]
     fn identify_without_any_id_is_sent_without_identifiers() {
-        let ev = json!({"type":"identify","timestamp":"2024-06-01T10:00:00.000Z","traits":{"plan":"x"}});
+        let ev =
+            json!({"type":"identify","timestamp":"2024-06-01T10:00:00.000Z","traits":{"plan":"x"}});
         assert_eq!(
             run("createUpdatePerson", &ev).unwrap(),
             json!({"type":"person","action":"identify","attributes":{"plan":"x"},"timestamp":1717236000})

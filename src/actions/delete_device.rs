@@ -10,7 +10,12 @@ use super::payload::Payload;
 /// The action's fields, in the reference's order.
 pub const FIELDS: &[FieldSpec] = &[
     string("person_id", "Person ID", true, D::Path("$.userId")),
-    string("device_id", "Device ID", true, D::Path("$.context.device.token")),
+    string(
+        "device_id",
+        "Device ID",
+        true,
+        D::Path("$.context.device.token"),
+    ),
     ENABLE_BATCHING,
     BATCH_SIZE,
 ];

@@ -10,7 +10,12 @@ use super::payload::Payload;
 /// The action's fields. The object id is not required: without it the operation is sent with
 /// no identifiers at all, as the reference does.
 pub const FIELDS: &[FieldSpec] = &[
-    string("object_id", "Object ID", false, D::Path("$.properties.objectId")),
+    string(
+        "object_id",
+        "Object ID",
+        false,
+        D::Path("$.properties.objectId"),
+    ),
     string(
         "object_type_id",
         "Object Type ID",

@@ -12,8 +12,18 @@ use super::payload::Payload;
 /// The action's fields, in the reference's order.
 pub const FIELDS: &[FieldSpec] = &[
     string("person_id", "Person ID", true, D::Path("$.userId")),
-    string("anonymous_id", "Anonymous ID", false, D::Path("$.anonymousId")),
-    string("object_id", "Object ID", true, D::Path("$.properties.objectId")),
+    string(
+        "anonymous_id",
+        "Anonymous ID",
+        false,
+        D::Path("$.anonymousId"),
+    ),
+    string(
+        "object_id",
+        "Object ID",
+        true,
+        D::Path("$.properties.objectId"),
+    ),
     string(
         "object_type_id",
         "Object Type ID",

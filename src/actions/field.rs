@@ -119,10 +119,6 @@ pub const fn string(
 }
 
 /// Shorthand for an object field.
-pub const fn object(
-    key: &'static str,
-    label: &'static str,
-    default: DefaultMapping,
-) -> FieldSpec {
+pub const fn object(key: &'static str, label: &'static str, default: DefaultMapping) -> FieldSpec {
     FieldSpec::new(key, label, FieldKind::Object, false, default)
 }

@@ -92,7 +92,9 @@ pub fn is_email(s: &str) -> bool {
             !bytes.is_empty()
                 && bytes[0].is_ascii_alphanumeric()
                 && bytes[bytes.len() - 1].is_ascii_alphanumeric()
-                && bytes.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'-')
+                && bytes
+                    .iter()
+                    .all(|b| b.is_ascii_alphanumeric() || *b == b'-')
         })
 }
 
@@ -103,7 +105,13 @@ mod tests {
 
     #[test]
     fn email_test_matches_the_reference_pattern() {
-        for ok in ["a@b.c", "Jane.Doe@Example.com", "X@Y.IO", "a+b@x-y.example.org", "o'neil@a.io"] {
+        for ok in [
+            "a@b.c",
+            "Jane.Doe@Example.com",
+            "X@Y.IO",
+            "a+b@x-y.example.org",
+            "o'neil@a.io",
+        ] {
             assert!(is_email(ok), "{ok}");
         }
         for bad in [
@@ -143,19 +151,42 @@ mod tests {
             Value::Object(resolve(all).unwrap()),
             json!({"object_id": "acme", "object_type_id": "1"})
         );
-        let no_obj = IdInputs { object_id: None, ..all };
-        assert_eq!(Value::Object(resolve(no_obj).unwrap()), json!({"cio_id": "abc"}));
+        let no_obj = IdInputs {
+            object_id: None,
+            ..all
+        };
+        assert_eq!(
+            Value::Object(resolve(no_obj).unwrap()),
+            json!({"cio_id": "abc"})
+        );
         let cio_only = json!("cio_");
-        let r = resolve(IdInputs { person_id: Some(&cio_only), ..no_obj }).unwrap();
+        let r = resolve(IdInputs {
+            person_id: Some(&cio_only),
+            ..no_obj
+        })
+        .unwrap();
         assert_eq!(Value::Object(r), json!({"cio_id": ""}));
         let empty = json!("");
-        let r = resolve(IdInputs { person_id: Some(&empty), ..no_obj }).unwrap();
+        let r = resolve(IdInputs {
+            person_id: Some(&empty),
+            ..no_obj
+        })
+        .unwrap();
         assert_eq!(Value::Object(r), json!({"email": "e@x.io"}));
-        let r = resolve(IdInputs { person_id: None, email: None, ..no_obj }).unwrap();
+        let r = resolve(IdInputs {
+            person_id: None,
+            email: None,
+            ..no_obj
+        })
+        .unwrap();
         assert_eq!(Value::Object(r), json!({"anonymous_id": "anon"}));
         assert!(resolve(IdInputs::default()).is_none());
         let spaced = json!(" a@b.com");
-        let r = resolve(IdInputs { person_id: Some(&spaced), ..IdInputs::default() }).unwrap();
+        let r = resolve(IdInputs {
+            person_id: Some(&spaced),
+            ..IdInputs::default()
+        })
+        .unwrap();
         assert_eq!(Value::Object(r), json!({"id": " a@b.com"}));
     }
 }

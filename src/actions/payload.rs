@@ -123,8 +123,9 @@ fn coerce(spec: &FieldSpec, value: Value) -> Result<Value, String> {
         FieldKind::String => coerce_string(value)
             .map_err(|v| format!("{} must be a string but it was {}.", spec.label, a_type(&v))),
         FieldKind::Choice(choices) => {
-            let s = coerce_string(value)
-                .map_err(|v| format!("{} must be a string but it was {}.", spec.label, a_type(&v)))?;
+            let s = coerce_string(value).map_err(|v| {
+                format!("{} must be a string but it was {}.", spec.label, a_type(&v))
+            })?;
             match &s {
                 Value::String(text) if choices.contains(&text.as_str()) => Ok(s),
                 _ => Err(format!(
@@ -163,10 +164,7 @@ fn coerce(spec: &FieldSpec, value: Value) -> Result<Value, String> {
             };
             match n {
                 Some(n) if n >= min as f64 && n <= max as f64 => Ok(number(n)),
-                Some(_) => Err(format!(
-                    "{} must be between {min} and {max}.",
-                    spec.label
-                )),
+                Some(_) => Err(format!("{} must be between {min} and {max}.", spec.label)),
                 None => Err(format!(
                     "{} must be a number but it was {}.",
                     spec.label,
@@ -177,10 +175,7 @@ fn coerce(spec: &FieldSpec, value: Value) -> Result<Value, String> {
         FieldKind::Datetime => match &value {
             Value::Number(_) => Ok(value),
             Value::String(s) if is_date_like(s) => Ok(value),
-            _ => Err(format!(
-                "{} must be a valid datetime string.",
-                spec.label
-            )),
+            _ => Err(format!("{} must be a valid datetime string.", spec.label)),
         },
     }
 }
@@ -191,10 +186,12 @@ pub fn coerce_string(value: Value) -> Result<Value, Value> {
         Value::String(_) => Ok(value),
         Value::Number(n) => Ok(Value::String(js_number(&n))),
         Value::Bool(b) => Ok(Value::String(if b { "true" } else { "false" }.into())),
-        Value::Array(mut a) if a.len() == 1 => match coerce_string(a.pop().unwrap_or(Value::Null)) {
-            Ok(v) => Ok(v),
-            Err(inner) => Err(Value::Array(vec![inner])),
-        },
+        Value::Array(mut a) if a.len() == 1 => {
+            match coerce_string(a.pop().unwrap_or(Value::Null)) {
+                Ok(v) => Ok(v),
+                Err(inner) => Err(Value::Array(vec![inner])),
+            }
+        }
         other => Err(other),
     }
 }
@@ -307,12 +304,18 @@ mod tests {
     fn empty_strings_single_versus_batch() {
         let vals = || vec![(0, json!("")), (1, json!(""))];
         let single = validate(&FIELDS, vals(), Mode::Single).unwrap_err();
-        assert_eq!(single, "The root value is missing the required field 'name'.");
+        assert_eq!(
+            single,
+            "The root value is missing the required field 'name'."
+        );
         // Batch mode keeps the optional empty id but still refuses the empty required name.
         let batch = validate(&FIELDS, vals(), Mode::Batch).unwrap_err();
         assert_eq!(batch, single);
         let ok = validate(&FIELDS, vec![(0, json!("A")), (1, json!(""))], Mode::Batch).unwrap();
-        assert_eq!(ok.0, json!({"name": "A", "id": ""}).as_object().unwrap().clone());
+        assert_eq!(
+            ok.0,
+            json!({"name": "A", "id": ""}).as_object().unwrap().clone()
+        );
         let ok = validate(&FIELDS, vec![(0, json!("A")), (1, json!(""))], Mode::Single).unwrap();
         assert_eq!(ok.get("id"), None);
     }
@@ -333,7 +336,12 @@ mod tests {
 
     #[test]
     fn batch_size_range() {
-        assert!(validate(&FIELDS, vec![(0, json!("a")), (2, json!("50"))], Mode::Batch).is_ok());
+        assert!(validate(
+            &FIELDS,
+            vec![(0, json!("a")), (2, json!("50"))],
+            Mode::Batch
+        )
+        .is_ok());
         assert!(validate(&FIELDS, vec![(0, json!("a")), (2, json!(101))], Mode::Batch).is_err());
     }
 }

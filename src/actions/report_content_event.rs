@@ -16,7 +16,12 @@ pub const ACTION_TYPES: &[&str] = &["viewed_content", "clicked_content"];
 
 /// The action's fields, in the reference's order.
 pub const FIELDS: &[FieldSpec] = &[
-    string("anonymous_id", "Anonymous ID", false, D::Path("$.anonymousId")),
+    string(
+        "anonymous_id",
+        "Anonymous ID",
+        false,
+        D::Path("$.anonymousId"),
+    ),
     FieldSpec::new(
         "actionType",
         "Action Type",

@@ -23,7 +23,12 @@ pub const METRICS: &[&str] = &[
 
 /// The action's fields, in the reference's order.
 pub const FIELDS: &[FieldSpec] = &[
-    string("delivery_id", "Delivery ID", true, D::Path("$.properties.deliveryId")),
+    string(
+        "delivery_id",
+        "Delivery ID",
+        true,
+        D::Path("$.properties.deliveryId"),
+    ),
     FieldSpec::new(
         "metric",
         "Metric",
@@ -31,11 +36,26 @@ pub const FIELDS: &[FieldSpec] = &[
         true,
         D::Path("$.properties.metric"),
     ),
-    string("recipient", "Recipient", false, D::Path("$.properties.recipient")),
+    string(
+        "recipient",
+        "Recipient",
+        false,
+        D::Path("$.properties.recipient"),
+    ),
     string("reason", "Reason", false, D::Path("$.properties.reason")),
     string("href", "Href", false, D::Path("$.properties.href")),
-    string("action_name", "Action Name", false, D::Path("$.properties.actionName")),
-    string("action_value", "Action Value", false, D::Path("$.properties.actionValue")),
+    string(
+        "action_name",
+        "Action Name",
+        false,
+        D::Path("$.properties.actionName"),
+    ),
+    string(
+        "action_value",
+        "Action Value",
+        false,
+        D::Path("$.properties.actionValue"),
+    ),
     FieldSpec::new(
         "timestamp",
         "Timestamp",

@@ -12,7 +12,12 @@ use super::payload::Payload;
 /// The action's fields, in the reference's order.
 pub const FIELDS: &[FieldSpec] = &[
     string("id", "Person ID", false, D::Path("$.userId")),
-    string("anonymous_id", "Anonymous ID", false, D::Path("$.anonymousId")),
+    string(
+        "anonymous_id",
+        "Anonymous ID",
+        false,
+        D::Path("$.anonymousId"),
+    ),
     string("name", "Event Name", true, D::Path("$.event")),
     string("event_id", "Event ID", false, D::Path("$.messageId")),
     string("timestamp", "Timestamp", false, D::Path("$.timestamp")),
@@ -70,7 +75,8 @@ mod tests {
             run_mode("trackEvent", &ev, Mode::Single).unwrap(),
             json!({"type":"person","action":"event","name":"E","timestamp":1717236000,"identifiers":{"id":"u4"}})
         );
-        let empty_name = json!({"type":"track","timestamp":"2024-06-01T10:00:00.000Z","event":"","userId":"u4"});
+        let empty_name =
+            json!({"type":"track","timestamp":"2024-06-01T10:00:00.000Z","event":"","userId":"u4"});
         for mode in [Mode::Batch, Mode::Single] {
             assert_eq!(
                 run_mode("trackEvent", &empty_name, mode).unwrap_err(),

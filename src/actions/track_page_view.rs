@@ -12,7 +12,12 @@ use super::payload::Payload;
 /// The action's fields, in the reference's order.
 pub const FIELDS: &[FieldSpec] = &[
     string("id", "Person ID", false, D::Path("$.userId")),
-    string("anonymous_id", "Anonymous ID", false, D::Path("$.anonymousId")),
+    string(
+        "anonymous_id",
+        "Anonymous ID",
+        false,
+        D::Path("$.anonymousId"),
+    ),
     string("event_id", "Event ID", false, D::Path("$.messageId")),
     string("url", "Page URL", true, D::Path("$.properties.url")),
     string("timestamp", "Timestamp", false, D::Path("$.timestamp")),

@@ -11,7 +11,12 @@ use super::track_page_view::build_view;
 /// The action's fields, in the reference's order.
 pub const FIELDS: &[FieldSpec] = &[
     string("id", "Person ID", false, D::Path("$.userId")),
-    string("anonymous_id", "Anonymous ID", false, D::Path("$.anonymousId")),
+    string(
+        "anonymous_id",
+        "Anonymous ID",
+        false,
+        D::Path("$.anonymousId"),
+    ),
     string("event_id", "Event ID", false, D::Path("$.messageId")),
     string("name", "Screen name", true, D::Path("$.name")),
     string("timestamp", "Timestamp", false, D::Path("$.timestamp")),

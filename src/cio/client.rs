@@ -44,8 +44,9 @@ impl Client {
     pub fn new(dest: &Destination) -> Result<Client, String> {
         let mut headers = HeaderMap::new();
         if let Some(c) = &dest.credentials {
-            let mut v = HeaderValue::from_str(&c.basic_auth())
-                .map_err(|_| "credentials contain characters not allowed in a header".to_string())?;
+            let mut v = HeaderValue::from_str(&c.basic_auth()).map_err(|_| {
+                "credentials contain characters not allowed in a header".to_string()
+            })?;
             v.set_sensitive(true);
             headers.insert(AUTHORIZATION, v);
         }
@@ -54,7 +55,9 @@ impl Client {
         let http = reqwest::Client::builder()
             .default_headers(headers)
             .timeout(Duration::from_secs(dest.delivery.request_timeout_secs))
-            .connect_timeout(Duration::from_secs(dest.delivery.request_timeout_secs.min(5)))
+            .connect_timeout(Duration::from_secs(
+                dest.delivery.request_timeout_secs.min(5),
+            ))
             .pool_idle_timeout(Duration::from_secs(30))
             .pool_max_idle_per_host(dest.delivery.max_in_flight.max(1))
             // A redirect would turn the POST into a GET and lose the body; Customer.io's
@@ -71,7 +74,13 @@ impl Client {
     /// POSTs a JSON body to `path` under the destination's origin.
     pub async fn post(&self, path: &str, body: Bytes) -> Result<Response, SendError> {
         let url = format!("{}{}", self.origin, path);
-        let resp = self.http.post(url).body(body).send().await.map_err(map_err)?;
+        let resp = self
+            .http
+            .post(url)
+            .body(body)
+            .send()
+            .await
+            .map_err(map_err)?;
         let status = resp.status().as_u16();
         let retry_after = resp
             .headers()

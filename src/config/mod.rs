@@ -287,7 +287,10 @@ pub fn load(path: Option<&Path>) -> Result<RawConfig, ConfigErrors> {
             .separator("__")
             .try_parsing(true),
     );
-    let where_ = path.map_or_else(|| "<embedded default>".to_string(), |p| p.display().to_string());
+    let where_ = path.map_or_else(
+        || "<embedded default>".to_string(),
+        |p| p.display().to_string(),
+    );
     let built = builder
         .build()
         .map_err(|e| ConfigError::new(where_.clone(), e.to_string()))?;

@@ -152,7 +152,10 @@ pub fn resolve(raw: RawConfig) -> Result<Config, ConfigErrors> {
         if !valid_name(&d.name) {
             errors.push(ConfigError::new(
                 format!("{key}.name"),
-                format!("`{}` is not a valid name (letters, digits, `-` and `_`)", d.name),
+                format!(
+                    "`{}` is not a valid name (letters, digits, `-` and `_`)",
+                    d.name
+                ),
             ));
         } else if !seen.insert(d.name.clone()) {
             errors.push(ConfigError::new(
@@ -174,7 +177,10 @@ pub fn resolve(raw: RawConfig) -> Result<Config, ConfigErrors> {
         if !valid_name(&s.name) {
             errors.push(ConfigError::new(
                 format!("{key}.name"),
-                format!("`{}` is not a valid name (letters, digits, `-` and `_`)", s.name),
+                format!(
+                    "`{}` is not a valid name (letters, digits, `-` and `_`)",
+                    s.name
+                ),
             ));
         } else if !seen.insert(s.name.clone()) {
             errors.push(ConfigError::new(
@@ -308,7 +314,10 @@ fn resolve_destination(key: &str, d: &RawDestination) -> Result<Destination, Vec
         ));
     }
     if dl.max_in_flight == 0 {
-        errors.push(ConfigError::new(format!("{dkey}.max_in_flight"), "must be at least 1"));
+        errors.push(ConfigError::new(
+            format!("{dkey}.max_in_flight"),
+            "must be at least 1",
+        ));
     }
     if dl.request_timeout_secs == 0 {
         errors.push(ConfigError::new(

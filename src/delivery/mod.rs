@@ -133,7 +133,8 @@ impl Pipeline {
         let mut tasks = Vec::new();
         for index in 0..config.destinations.len() {
             let (tx, rx) = mpsc::unbounded_channel();
-            let dispatcher = Dispatcher::new(config.clone(), index, metrics.clone(), queued.clone());
+            let dispatcher =
+                Dispatcher::new(config.clone(), index, metrics.clone(), queued.clone());
             tasks.push(tokio::spawn(dispatcher.run(rx)));
             senders.push(tx);
         }
@@ -294,7 +295,12 @@ struct Dispatcher {
 }
 
 impl Dispatcher {
-    fn new(config: Arc<Config>, index: usize, metrics: Arc<Metrics>, queued: Arc<AtomicUsize>) -> Dispatcher {
+    fn new(
+        config: Arc<Config>,
+        index: usize,
+        metrics: Arc<Metrics>,
+        queued: Arc<AtomicUsize>,
+    ) -> Dispatcher {
         let dest = &config.destinations[index];
         let transport = if dest.dry_run {
             Transport::DryRun
@@ -315,10 +321,15 @@ impl Dispatcher {
                 None
             }
         };
-        let lanes = (0..dest.delivery.max_in_flight.max(1)).map(|_| Lane::default()).collect();
+        let lanes = (0..dest.delivery.max_in_flight.max(1))
+            .map(|_| Lane::default())
+            .collect();
         let (done_tx, done_rx) = mpsc::unbounded_channel();
         Dispatcher {
-            pacer: Pacer::new(dest.delivery.max_requests_per_second, dest.delivery.max_in_flight),
+            pacer: Pacer::new(
+                dest.delivery.max_requests_per_second,
+                dest.delivery.max_in_flight,
+            ),
             config,
             index,
             metrics,
@@ -508,7 +519,10 @@ impl Dispatcher {
         };
         self.metrics
             .delivery_requests
-            .get_or_create(&labels([("destination", &dest_name), ("status", &status_label)]))
+            .get_or_create(&labels([
+                ("destination", &dest_name),
+                ("status", &status_label),
+            ]))
             .inc();
         self.metrics
             .delivery_duration
@@ -577,7 +591,12 @@ impl Dispatcher {
                 if now.duration_since(oldest) >= max_age {
                     tracing::error!(destination = %dest_name, operations = request.ops.len(), %reason, "Giving up after the maximum retry age");
                     for op in request.ops {
-                        self.dead_letter(op, "retries_exhausted", result.as_ref().map(|r| r.status).ok(), json!({ "message": reason }));
+                        self.dead_letter(
+                            op,
+                            "retries_exhausted",
+                            result.as_ref().map(|r| r.status).ok(),
+                            json!({ "message": reason }),
+                        );
                     }
                     return;
                 }
@@ -648,7 +667,9 @@ impl Dispatcher {
         };
         match &self.dead {
             Some(w) => w.write(letter),
-            None => tracing::error!(letter = %serde_json::to_string(&letter).unwrap_or_default(), "Dead letter (no store)"),
+            None => {
+                tracing::error!(letter = %serde_json::to_string(&letter).unwrap_or_default(), "Dead letter (no store)")
+            }
         }
         op.finish();
     }

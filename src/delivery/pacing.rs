@@ -89,7 +89,11 @@ mod tests {
         assert_eq!(p.try_start(now, 0), Err(Some(now + Duration::from_secs(2))));
         let later = now + Duration::from_secs(2);
         assert!(p.try_start(later, 0).is_ok());
-        assert_eq!(p.try_start(later, 1), Err(None), "one in flight after a 429");
+        assert_eq!(
+            p.try_start(later, 1),
+            Err(None),
+            "one in flight after a 429"
+        );
         p.succeeded();
         assert!(p.try_start(later, 1).is_ok());
         for _ in 0..10 {

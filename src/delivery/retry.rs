@@ -46,14 +46,16 @@ struct ErrorsBody {
 
 /// Whether a status is worth retrying (Segment's published policy).
 pub fn retryable_status(status: u16) -> bool {
-    matches!(status, 408 | 410 | 429 | 460) || (500..600).contains(&status) && status != 501 && status != 505
+    matches!(status, 408 | 410 | 429 | 460)
+        || (500..600).contains(&status) && status != 501 && status != 505
 }
 
 /// Classifies an HTTP answer to a request that carried `ops` operations (`batch` = it went to
 /// `/api/v2/batch`).
 pub fn classify(resp: &Response, ops: usize, batch: bool, now: SystemTime) -> RetryAction {
     let status = resp.status;
-    let body_text = || String::from_utf8_lossy(&resp.body[..resp.body.len().min(4096)]).into_owned();
+    let body_text =
+        || String::from_utf8_lossy(&resp.body[..resp.body.len().min(4096)]).into_owned();
     if (200..300).contains(&status) {
         if batch {
             if let Ok(parsed) = serde_json::from_slice::<ErrorsBody>(&resp.body) {
@@ -141,16 +143,40 @@ mod tests {
     #[test]
     fn statuses() {
         let now = SystemTime::now();
-        assert_eq!(classify(&resp(200, None, "{}"), 3, true, now), RetryAction::Delivered);
+        assert_eq!(
+            classify(&resp(200, None, "{}"), 3, true, now),
+            RetryAction::Delivered
+        );
         for s in [408, 429, 500, 502, 503, 504, 522] {
-            assert!(matches!(classify(&resp(s, None, ""), 1, false, now), RetryAction::Retry { .. }), "{s}");
+            assert!(
+                matches!(
+                    classify(&resp(s, None, ""), 1, false, now),
+                    RetryAction::Retry { .. }
+                ),
+                "{s}"
+            );
         }
         for s in [400, 401, 403, 404, 413, 415, 501, 505] {
-            assert!(matches!(classify(&resp(s, None, ""), 1, false, now), RetryAction::Permanent { .. }), "{s}");
+            assert!(
+                matches!(
+                    classify(&resp(s, None, ""), 1, false, now),
+                    RetryAction::Permanent { .. }
+                ),
+                "{s}"
+            );
         }
-        assert!(matches!(classify(&resp(400, None, ""), 2, true, now), RetryAction::Split { .. }));
-        assert!(matches!(classify(&resp(413, None, ""), 2, true, now), RetryAction::Split { .. }));
-        assert!(matches!(classify(&resp(400, None, ""), 1, true, now), RetryAction::Permanent { .. }));
+        assert!(matches!(
+            classify(&resp(400, None, ""), 2, true, now),
+            RetryAction::Split { .. }
+        ));
+        assert!(matches!(
+            classify(&resp(413, None, ""), 2, true, now),
+            RetryAction::Split { .. }
+        ));
+        assert!(matches!(
+            classify(&resp(400, None, ""), 1, true, now),
+            RetryAction::Permanent { .. }
+        ));
     }
 
     #[test]
@@ -167,7 +193,12 @@ mod tests {
         }
         // A 2xx with errors counts too.
         assert!(matches!(
-            classify(&resp(200, None, r#"{"errors":[{"batch_index":0}]}"#), 2, true, now),
+            classify(
+                &resp(200, None, r#"{"errors":[{"batch_index":0}]}"#),
+                2,
+                true,
+                now
+            ),
             RetryAction::Partial(_)
         ));
     }
@@ -180,7 +211,9 @@ mod tests {
         assert_eq!(parse_retry_after(&date, now), Some(Duration::from_secs(30)));
         assert_eq!(parse_retry_after("soon", now), None);
         match classify(&resp(429, Some("7"), ""), 1, false, now) {
-            RetryAction::Retry { after, throttled, .. } => {
+            RetryAction::Retry {
+                after, throttled, ..
+            } => {
                 assert_eq!(after, Some(Duration::from_secs(7)));
                 assert!(throttled);
             }

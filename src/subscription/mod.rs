@@ -59,7 +59,10 @@ impl Subscription {
         };
         let batch_size = match literal("batch_size") {
             None | Some(None) => 50,
-            Some(Some(v)) => match v.as_f64().or_else(|| v.as_str().and_then(|s| s.parse().ok())) {
+            Some(Some(v)) => match v
+                .as_f64()
+                .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+            {
                 Some(n) if (2.0..=100.0).contains(&n) && n.fract() == 0.0 => n as usize,
                 _ => {
                     return Err((

@@ -50,7 +50,11 @@ const fn classic(
 /// keyed on `event` deliberately do not test `type` (an identify carrying `event: "User
 /// Deleted"` runs Delete Person too), exactly as the reference.
 pub const ACTIONS_PRESETS: &[Preset] = &[
-    preset("Create or Update Person", Action::CreateUpdatePerson, r#"type = "identify""#),
+    preset(
+        "Create or Update Person",
+        Action::CreateUpdatePerson,
+        r#"type = "identify""#,
+    ),
     preset(
         "Create or Update Device",
         Action::CreateUpdateDevice,
@@ -61,22 +65,58 @@ pub const ACTIONS_PRESETS: &[Preset] = &[
         Action::DeleteDevice,
         r#"event = "Application Uninstalled" or event = "Device Deleted""#,
     ),
-    preset("Delete Relationship", Action::DeleteRelationship, r#"event = "Relationship Deleted""#),
-    preset("Delete Person", Action::DeletePerson, r#"event = "User Deleted""#),
-    preset("Delete Object", Action::DeleteObject, r#"event = "Object Deleted""#),
+    preset(
+        "Delete Relationship",
+        Action::DeleteRelationship,
+        r#"event = "Relationship Deleted""#,
+    ),
+    preset(
+        "Delete Person",
+        Action::DeletePerson,
+        r#"event = "User Deleted""#,
+    ),
+    preset(
+        "Delete Object",
+        Action::DeleteObject,
+        r#"event = "Object Deleted""#,
+    ),
     preset(
         "Track Event",
         Action::TrackEvent,
         r#"type = "track" and event != "Application Installed" and event != "Application Opened" and event != "Application Uninstalled" and event != "Device Created or Updated" and event != "Device Deleted" and event != "Relationship Deleted" and event != "User Deleted" and event != "User Suppressed" and event != "User Unsuppressed" and event != "Object Deleted" and event != "Report Delivery Event" and event != "Report Content Event""#,
     ),
     preset("Track Page View", Action::TrackPageView, r#"type = "page""#),
-    preset("Track Screen View", Action::TrackScreenView, r#"type = "screen""#),
-    preset("Create or Update Object", Action::CreateUpdateObject, r#"type = "group""#),
+    preset(
+        "Track Screen View",
+        Action::TrackScreenView,
+        r#"type = "screen""#,
+    ),
+    preset(
+        "Create or Update Object",
+        Action::CreateUpdateObject,
+        r#"type = "group""#,
+    ),
     preset("Merge People", Action::MergePeople, r#"type = "alias""#),
-    preset("Suppress Person", Action::SuppressPerson, r#"event = "User Suppressed""#),
-    preset("Unsuppress Person", Action::UnsuppressPerson, r#"event = "User Unsuppressed""#),
-    preset("Report Delivery Event", Action::ReportDeliveryEvent, r#"event = "Report Delivery Event""#),
-    preset("Report Content Event", Action::ReportContentEvent, r#"event = "Report Content Event""#),
+    preset(
+        "Suppress Person",
+        Action::SuppressPerson,
+        r#"event = "User Suppressed""#,
+    ),
+    preset(
+        "Unsuppress Person",
+        Action::UnsuppressPerson,
+        r#"event = "User Unsuppressed""#,
+    ),
+    preset(
+        "Report Delivery Event",
+        Action::ReportDeliveryEvent,
+        r#"event = "Report Delivery Event""#,
+    ),
+    preset(
+        "Report Content Event",
+        Action::ReportContentEvent,
+        r#"event = "Report Content Event""#,
+    ),
 ];
 
 /// `presets = "classic"`: what Segment's classic Customer.io destination did, for users
@@ -152,7 +192,11 @@ mod tests {
                 assert!(!p.overrides().is_empty(), "{} mapping is not JSON", p.name);
             }
             for (field, value) in p.overrides() {
-                assert!(p.action.field_index(&field).is_some(), "{}: {field}", p.name);
+                assert!(
+                    p.action.field_index(&field).is_some(),
+                    "{}: {field}",
+                    p.name
+                );
                 crate::mapping::Mapping::parse(&value).expect("mapping parses");
             }
             crate::subscription::Trigger::parse(p.trigger).expect("trigger parses");

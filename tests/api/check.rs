@@ -5,7 +5,9 @@ use std::path::Path;
 use std::process::Command;
 
 fn fixtures(kind: &str) -> Vec<std::path::PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/config").join(kind);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/config")
+        .join(kind);
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .expect("fixture dir")
         .map(|e| e.expect("entry").path())
@@ -66,8 +68,14 @@ fn a_bad_trigger_shows_the_expression_and_the_position() {
         .join("tests/fixtures/config/invalid/bad_trigger_uppercase_and.toml");
     let out = check(&path);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains(r#"type = "track" AND event = "x""#), "{stderr}");
-    assert!(stderr.contains('^'), "a caret points at the position: {stderr}");
+    assert!(
+        stderr.contains(r#"type = "track" AND event = "x""#),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains('^'),
+        "a caret points at the position: {stderr}"
+    );
     assert!(stderr.contains("15"), "the position is given: {stderr}");
 }
 

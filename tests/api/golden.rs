@@ -25,7 +25,8 @@ fn read_jsonl(name: &str) -> Vec<Value> {
 }
 
 fn golden_config() -> Config {
-    config::load_resolved(Some(&fixtures().join("config/valid/golden.toml"))).expect("golden config")
+    config::load_resolved(Some(&fixtures().join("config/valid/golden.toml")))
+        .expect("golden config")
 }
 
 /// Numbers compared by value (`1` equals `1.0`), objects by content, arrays in order.
@@ -52,7 +53,9 @@ fn canon(v: &Value) -> String {
                 out.push(']');
             }
             Value::Number(n) => match n.as_f64() {
-                Some(f) if f.fract() == 0.0 && f.abs() < 1e15 => out.push_str(&(f as i64).to_string()),
+                Some(f) if f.fract() == 0.0 && f.abs() < 1e15 => {
+                    out.push_str(&(f as i64).to_string())
+                }
                 _ => out.push_str(&n.to_string()),
             },
             other => out.push_str(&other.to_string()),

@@ -1,8 +1,8 @@
 //! The one integration test binary: `cargo test --test api`.
 
-mod golden;
 mod check;
-mod preview;
+mod golden;
 mod helpers;
 mod ingest;
+mod preview;
 mod webhook;

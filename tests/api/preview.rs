@@ -8,7 +8,9 @@ use std::process::{Command, Stdio};
 use serde_json::{json, Value};
 
 fn config(name: &str) -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/config/valid").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/config/valid")
+        .join(name)
 }
 
 /// Runs `cio-relay preview` with `args` on `events`, returning one JSON value per output line.
@@ -29,7 +31,11 @@ fn preview(args: &[&str], events: &[Value]) -> Vec<Value> {
         writeln!(stdin, "not json").expect("write");
     }
     let out = child.wait_with_output().expect("preview output");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).expect("each output line is JSON"))
@@ -59,7 +65,10 @@ fn user_subscription_with_overridden_fields_keeps_the_other_defaults() {
         .collect();
     assert_eq!(orders.len(), 1);
     // enable_batching = false: one operation per /api/v2/entity request, EU region.
-    assert_eq!(orders[0]["url"], "https://track-eu.customer.io/api/v2/entity");
+    assert_eq!(
+        orders[0]["url"],
+        "https://track-eu.customer.io/api/v2/entity"
+    );
     assert_eq!(
         orders[0]["body"],
         json!({"type":"person","action":"event","name":"purchase","id":"m1",
@@ -78,11 +87,15 @@ fn overridden_preset_disabled_presets_and_nested_directives() {
         "properties":{"title":"Home"},"context":{"page":{"url":"https://example.com/"}}});
     let screen = json!({"type":"screen","name":"Home","userId":"u2","messageId":"m3"});
     let alias = json!({"type":"alias","userId":"u2","previousId":"a2","messageId":"m4"});
-    let vip = json!({"type":"identify","userId":"u3","messageId":"m5","traits":{"plan":"vip","level":3}});
+    let vip =
+        json!({"type":"identify","userId":"u3","messageId":"m5","traits":{"plan":"vip","level":3}});
     let lines = preview(&["--config", &overrides()], &[page, screen, alias, vip]);
     // The overridden Track Page View falls back to context.page.url.
     assert_eq!(lines[0]["matched"], json!(["Track Page View"]));
-    assert_eq!(lines[0]["requests"][0]["body"]["batch"][0]["name"], "https://example.com/");
+    assert_eq!(
+        lines[0]["requests"][0]["body"]["batch"][0]["name"],
+        "https://example.com/"
+    );
     // Track Screen View is disabled by name; Merge People by enabled = false.
     assert_eq!(lines[1]["matched"], json!([]));
     assert_eq!(lines[2]["matched"], json!([]));
@@ -104,12 +117,18 @@ fn forced_modes_change_requests_and_empty_string_handling() {
     let ev = json!({"type":"track","event":"E","userId":"u","messageId":"","timestamp":"2024-06-01T10:00:00.000Z"});
     let golden = config("golden.toml").display().to_string();
     let batch = preview(&["--config", &golden, "--batch"], std::slice::from_ref(&ev));
-    let single = preview(&["--config", &golden, "--single"], std::slice::from_ref(&ev));
+    let single = preview(
+        &["--config", &golden, "--single"],
+        std::slice::from_ref(&ev),
+    );
     let b = &batch[0]["requests"][0];
     let s = &single[0]["requests"][0];
     assert!(b["url"].as_str().unwrap().ends_with("/api/v2/batch"));
     assert!(s["url"].as_str().unwrap().ends_with("/api/v2/entity"));
-    assert_eq!(b["body"]["batch"][0]["id"], "", "batch mode keeps the empty id");
+    assert_eq!(
+        b["body"]["batch"][0]["id"], "",
+        "batch mode keeps the empty id"
+    );
     assert!(s["body"].get("id").is_none(), "single mode drops it");
 }
 
@@ -122,7 +141,10 @@ fn refusals_are_reported_with_their_reason() {
     assert_eq!(lines[0]["requests"], json!([]));
     assert_eq!(lines[0]["error"]["status"], 400);
     assert_eq!(lines[0]["error"]["preset"], "Report Delivery Event");
-    assert!(lines[0]["error"]["message"].as_str().unwrap().starts_with("Metric must be one of"));
+    assert!(lines[0]["error"]["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("Metric must be one of"));
 }
 
 #[test]
@@ -134,11 +156,20 @@ fn classic_presets_name_screens_and_skip_anonymous_calls() {
     let group = json!({"type":"group","groupId":"acme","userId":"u","messageId":"m4","traits":{"name":"Acme","email":"ops@acme.io"}});
     let lines = preview(&["--config", &classic], &[screen, anon, page, group]);
     assert_eq!(lines[0]["matched"], json!(["Classic Screen"]));
-    assert_eq!(lines[0]["requests"][0]["body"]["batch"][0]["name"], "Viewed Checkout Screen");
+    assert_eq!(
+        lines[0]["requests"][0]["body"]["batch"][0]["name"],
+        "Viewed Checkout Screen"
+    );
     assert_eq!(lines[1]["matched"], json!([]), "classic needs a userId");
-    assert_eq!(lines[2]["requests"][0]["body"]["batch"][0]["name"], "Pricing");
+    assert_eq!(
+        lines[2]["requests"][0]["body"]["batch"][0]["name"],
+        "Pricing"
+    );
     let g = &lines[3]["requests"][0]["body"]["batch"][0];
     assert_eq!(g["action"], "identify");
-    assert_eq!(g["attributes"], json!({"Group id":"acme","Group name":"Acme"}));
+    assert_eq!(
+        g["attributes"],
+        json!({"Group id":"acme","Group name":"Acme"})
+    );
     assert_eq!(g["identifiers"], json!({"id":"u"}));
 }
