@@ -22,5 +22,6 @@ pub mod event;
 pub mod ingest;
 pub mod mapping;
 pub mod preview;
+pub mod spool;
 pub mod subscription;
 pub mod telemetry;

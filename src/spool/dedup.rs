@@ -1,0 +1,434 @@
+//! Remembers the messageIds accepted within a time window, so that ingest can answer a
+//! client's retry with 200 without delivering the event twice.
+//!
+//! Ids are hashed with SipHash-1-3 under a random key kept beside the data (so hashes stay
+//! valid across restarts and outsiders cannot aim collisions), and only the 64-bit hashes are
+//! kept: in memory, one map from hash to the time bucket it was first seen in; on disk, one
+//! append-only file per time bucket, so that forgetting an expired bucket is deleting a file.
+//! A bucket lasts a 32nd of the window: an id is remembered for at least the window and at
+//! most a 32nd longer. New ids are written to disk by a background thread every 100 ms, so a
+//! crash forgets at most the last 100 ms of ids (their retries would be delivered twice).
+//!
+//! File `key`: `u64 k0, u64 k1, u32 crc32`. File `<bucket start ms, 20 digits>.ids`: chunks
+//! of `u32 crc32, u8 kind (0 seen, 1 forgotten), u32 n, n × u64 hash`, the CRC covering what
+//! follows it in the chunk.
+
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
+use std::fs::{self, File, OpenOptions};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use siphasher::sip::SipHasher13;
+
+use super::{lock, SpoolError};
+
+const FLUSH_EVERY: Duration = Duration::from_millis(100);
+const KEY_FILE: &str = "key";
+const IDS_EXT: &str = "ids";
+const SEEN: u8 = 0;
+const FORGOTTEN: u8 = 1;
+
+/// The de-duplication store.
+pub struct Dedup {
+    inner: Arc<Inner>,
+    flusher: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for Dedup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dedup")
+            .field("dir", &self.inner.dir)
+            .field("window_ms", &self.inner.window_ms)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    dir: Option<PathBuf>,
+    window_ms: u64,
+    bucket_ms: u64,
+    /// An id seen in bucket `b` is remembered while the current bucket is at most
+    /// `b + window_buckets`.
+    window_buckets: u64,
+    key: (u64, u64),
+    state: Mutex<State>,
+    /// Serializes writers of the files.
+    io: Mutex<()>,
+    stop: Mutex<bool>,
+    stop_cv: Condvar,
+}
+
+/// The map's keys are already uniform hashes: use them as they are.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+#[derive(Default)]
+struct State {
+    /// Hash of a messageId → bucket it was first seen in.
+    seen: HashMap<u64, u64, BuildHasherDefault<IdHasher>>,
+    /// Bucket of the last prune.
+    pruned_at: Option<u64>,
+    /// Changes not yet written: (bucket, kind, hash).
+    unwritten: Vec<(u64, u8, u64)>,
+    /// Bucket files below this bucket are expired.
+    expired_below: u64,
+}
+
+impl Dedup {
+    /// Opens (or creates) the store in `dir`, remembering ids for `window`, and starts the
+    /// thread that writes new ids. Damaged files are skipped with a warning.
+    pub fn open(dir: &Path, window: Duration) -> Result<Dedup, SpoolError> {
+        let io_err = |what: &'static str| move |e: io::Error| SpoolError::io(what, e);
+        fs::create_dir_all(dir).map_err(io_err("creating the dedup directory"))?;
+        let (key, fresh) = load_or_create_key(dir).map_err(io_err("reading the dedup key"))?;
+        let mut inner = Inner::new(Some(dir.to_path_buf()), window, key);
+        let state = inner.state.get_mut().unwrap_or_else(|e| e.into_inner());
+        for entry in fs::read_dir(dir).map_err(io_err("listing the dedup directory"))? {
+            let path = entry.map_err(io_err("listing the dedup directory"))?.path();
+            let Some(start_ms) = parse_bucket_name(&path) else {
+                continue;
+            };
+            if fresh {
+                // Written under a key that is gone: useless.
+                let _ = fs::remove_file(&path);
+                continue;
+            }
+            let bytes = fs::read(&path).map_err(io_err("reading a dedup file"))?;
+            let bucket = start_ms / inner.bucket_ms;
+            let used = load_chunks(&bytes, |kind, hash| match kind {
+                SEEN => {
+                    let b = state.seen.entry(hash).or_insert(bucket);
+                    *b = (*b).max(bucket);
+                }
+                _ => {
+                    if state.seen.get(&hash) == Some(&bucket) {
+                        state.seen.remove(&hash);
+                    }
+                }
+            });
+            if used < bytes.len() {
+                tracing::warn!(
+                    path = %path.display(),
+                    bytes = bytes.len() - used,
+                    "dedup: a file ends in a torn or damaged chunk; those ids are forgotten"
+                );
+            }
+        }
+        let inner = Arc::new(inner);
+        let worker = inner.clone();
+        let flusher = std::thread::Builder::new()
+            .name("dedup-writer".into())
+            .spawn(move || worker.run())
+            .map_err(io_err("starting the dedup writer"))?;
+        Ok(Dedup {
+            inner,
+            flusher: Mutex::new(Some(flusher)),
+        })
+    }
+
+    /// A store in memory only (for `Durability::Memory`): forgotten at exit.
+    pub fn in_memory(window: Duration) -> Dedup {
+        let key = (fastrand::u64(..), fastrand::u64(..));
+        Dedup {
+            inner: Arc::new(Inner::new(None, window, key)),
+            flusher: Mutex::new(None),
+        }
+    }
+
+    /// For each id, true when it was not seen within the window (and now is), false for a
+    /// repeat. An id repeated within `message_ids` is new only the first time.
+    ///
+    /// `now_ms` is the wall clock in milliseconds since the Unix epoch.
+    pub fn check_and_insert(&self, message_ids: &[&str], now_ms: u64) -> Vec<bool> {
+        let inner = &*self.inner;
+        let hashes: Vec<u64> = message_ids.iter().map(|id| inner.hash(id)).collect();
+        let bucket = now_ms / inner.bucket_ms;
+        let persist = inner.dir.is_some();
+        let mut st = lock(&inner.state);
+        st.prune(bucket, inner.window_buckets);
+        let State {
+            seen, unwritten, ..
+        } = &mut *st;
+        hashes
+            .into_iter()
+            .map(|h| {
+                match seen.entry(h) {
+                    Entry::Occupied(e)
+                        if bucket.saturating_sub(*e.get()) <= inner.window_buckets =>
+                    {
+                        return false;
+                    }
+                    Entry::Occupied(mut e) => {
+                        e.insert(bucket);
+                    }
+                    Entry::Vacant(e) => {
+                        e.insert(bucket);
+                    }
+                }
+                if persist {
+                    unwritten.push((bucket, SEEN, h));
+                }
+                true
+            })
+            .collect()
+    }
+
+    /// Forgets ids that [`check_and_insert`](Self::check_and_insert) just took, because their
+    /// events were not accepted after all (the spool was full, say): the client's retry must
+    /// then count as new.
+    pub fn forget(&self, message_ids: &[&str]) {
+        let inner = &*self.inner;
+        let hashes: Vec<u64> = message_ids.iter().map(|id| inner.hash(id)).collect();
+        let persist = inner.dir.is_some();
+        let mut st = lock(&inner.state);
+        for h in hashes {
+            if let Some(bucket) = st.seen.remove(&h) {
+                if persist {
+                    st.unwritten.push((bucket, FORGOTTEN, h));
+                }
+            }
+        }
+    }
+
+    /// How many ids are remembered (expired ones may linger until the next bucket starts).
+    pub fn len(&self) -> usize {
+        lock(&self.inner.state).seen.len()
+    }
+
+    /// Whether no id is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Writes and syncs the ids taken so far (the background thread does this every 100 ms).
+    pub fn flush(&self) -> Result<(), SpoolError> {
+        self.inner
+            .persist()
+            .map_err(|e| SpoolError::io("writing dedup ids", e))
+    }
+
+    /// Writes what is left and stops the background thread. Blocks briefly.
+    pub fn close(&self) {
+        self.inner.request_stop();
+        let handle = lock(&self.flusher).take();
+        if let Some(handle) = handle {
+            if handle.join().is_err() {
+                tracing::error!("the dedup writer stopped abnormally");
+            }
+        }
+    }
+}
+
+impl Drop for Dedup {
+    fn drop(&mut self) {
+        // The writer writes what is left and stops by itself.
+        self.inner.request_stop();
+    }
+}
+
+impl State {
+    /// Drops what expired, once per bucket.
+    fn prune(&mut self, bucket: u64, window_buckets: u64) {
+        if self.pruned_at.is_some_and(|p| p >= bucket) {
+            return;
+        }
+        self.pruned_at = Some(bucket);
+        self.seen
+            .retain(|_, b| bucket.saturating_sub(*b) <= window_buckets);
+        self.expired_below = bucket.saturating_sub(window_buckets);
+    }
+}
+
+impl Inner {
+    fn new(dir: Option<PathBuf>, window: Duration, key: (u64, u64)) -> Inner {
+        let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX);
+        let bucket_ms = (window_ms / 32).max(1);
+        Inner {
+            dir,
+            window_ms,
+            bucket_ms,
+            window_buckets: window_ms.div_ceil(bucket_ms),
+            key,
+            state: Mutex::new(State::default()),
+            io: Mutex::new(()),
+            stop: Mutex::new(false),
+            stop_cv: Condvar::new(),
+        }
+    }
+
+    fn hash(&self, id: &str) -> u64 {
+        let mut h = SipHasher13::new_with_keys(self.key.0, self.key.1);
+        h.write(id.as_bytes());
+        h.finish()
+    }
+
+    fn request_stop(&self) {
+        *lock(&self.stop) = true;
+        self.stop_cv.notify_all();
+    }
+
+    fn run(&self) {
+        loop {
+            let stopping = {
+                let stop = lock(&self.stop);
+                let (stop, _) = self
+                    .stop_cv
+                    .wait_timeout_while(stop, FLUSH_EVERY, |s| !*s)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                *stop
+            };
+            if let Err(e) = self.persist() {
+                tracing::warn!(error = %e, "dedup: writing ids failed; will retry");
+            }
+            if stopping {
+                break;
+            }
+        }
+    }
+
+    /// Appends the unwritten changes to their bucket files and deletes expired files.
+    fn persist(&self) -> io::Result<()> {
+        let Some(dir) = &self.dir else {
+            return Ok(());
+        };
+        let _io = lock(&self.io);
+        let (mut changes, expired_below) = {
+            let mut st = lock(&self.state);
+            (std::mem::take(&mut st.unwritten), st.expired_below)
+        };
+        changes.sort_by_key(|&(bucket, kind, _)| (bucket, kind));
+        let mut written = 0;
+        for group in changes.chunk_by(|a, b| a.0 == b.0) {
+            let bucket = group[0].0;
+            let path = dir.join(bucket_name(bucket * self.bucket_ms));
+            let mut bytes = Vec::with_capacity(group.len() * 8 + 18);
+            for chunk in group.chunk_by(|a, b| a.1 == b.1) {
+                encode_chunk(&mut bytes, chunk[0].1, chunk.iter().map(|c| c.2));
+            }
+            let res = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .and_then(|mut f| f.write_all(&bytes).and_then(|()| f.sync_data()));
+            if let Err(e) = res {
+                // Put back what was not written, to try again.
+                lock(&self.state)
+                    .unwritten
+                    .extend_from_slice(&changes[written..]);
+                return Err(e);
+            }
+            written += group.len();
+        }
+        for entry in fs::read_dir(dir)? {
+            let path = entry?.path();
+            if let Some(start_ms) = parse_bucket_name(&path) {
+                if start_ms / self.bucket_ms < expired_below {
+                    fs::remove_file(&path)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn bucket_name(start_ms: u64) -> String {
+    format!("{start_ms:020}.{IDS_EXT}")
+}
+
+fn parse_bucket_name(path: &Path) -> Option<u64> {
+    if path.extension()? != IDS_EXT {
+        return None;
+    }
+    let stem = path.file_stem()?.to_str()?;
+    if stem.len() != 20 {
+        return None;
+    }
+    stem.parse().ok()
+}
+
+fn encode_chunk(out: &mut Vec<u8>, kind: u8, hashes: impl ExactSizeIterator<Item = u64>) {
+    let start = out.len();
+    out.extend_from_slice(&[0; 4]);
+    out.push(kind);
+    out.extend_from_slice(&(hashes.len() as u32).to_le_bytes());
+    for h in hashes {
+        out.extend_from_slice(&h.to_le_bytes());
+    }
+    let crc = crc32fast::hash(&out[start + 4..]);
+    out[start..start + 4].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// Feeds the entries of the intact chunks at the start of `b` to `f`; returns how many bytes
+/// they took (less than `b.len()` when a torn or damaged chunk follows).
+fn load_chunks(b: &[u8], mut f: impl FnMut(u8, u64)) -> usize {
+    let mut at = 0;
+    while b.len() - at >= 9 {
+        let crc = u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);
+        let kind = b[at + 4];
+        let n = u32::from_le_bytes([b[at + 5], b[at + 6], b[at + 7], b[at + 8]]) as usize;
+        let Some(end) = n.checked_mul(8).and_then(|l| l.checked_add(at + 9)) else {
+            break;
+        };
+        if end > b.len() || kind > FORGOTTEN || crc32fast::hash(&b[at + 4..end]) != crc {
+            break;
+        }
+        for h in b[at + 9..end].chunks_exact(8) {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(h);
+            f(kind, u64::from_le_bytes(a));
+        }
+        at = end;
+    }
+    at
+}
+
+/// The hashing key: read from `dir`, or made and written there (then `true`).
+fn load_or_create_key(dir: &Path) -> io::Result<((u64, u64), bool)> {
+    let path = dir.join(KEY_FILE);
+    match fs::read(&path) {
+        Ok(b) if b.len() == 20 && crc32fast::hash(&b[..16]).to_le_bytes() == b[16..20] => {
+            let mut k0 = [0u8; 8];
+            let mut k1 = [0u8; 8];
+            k0.copy_from_slice(&b[..8]);
+            k1.copy_from_slice(&b[8..16]);
+            return Ok(((u64::from_le_bytes(k0), u64::from_le_bytes(k1)), false));
+        }
+        Ok(_) => tracing::warn!(
+            path = %path.display(),
+            "dedup: the key file is damaged; starting with a new key and no remembered ids"
+        ),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let key = (fastrand::u64(..), fastrand::u64(..));
+    let mut b = Vec::with_capacity(20);
+    b.extend_from_slice(&key.0.to_le_bytes());
+    b.extend_from_slice(&key.1.to_le_bytes());
+    b.extend_from_slice(&crc32fast::hash(&b).to_le_bytes());
+    let tmp = dir.join("key.tmp");
+    let mut f = File::create(&tmp)?;
+    f.write_all(&b)?;
+    f.sync_all()?;
+    fs::rename(&tmp, &path)?;
+    File::open(dir)?.sync_all()?;
+    Ok((key, true))
+}
