@@ -319,10 +319,12 @@ pub async fn replay(config: Config, args: &ReplayArgs) -> Result<ReplaySummary, 
             (None, None) => all.clone(),
         };
         let counter = done.clone();
+        let raw = bytes::Bytes::from(serde_json::to_vec(&item.event).unwrap_or_default());
         pipeline
             .dispatch_to(
                 &targets,
-                Arc::new(item.event),
+                &item.event,
+                raw,
                 Some(Box::new(move || {
                     counter.fetch_add(1, Ordering::Relaxed);
                 })),

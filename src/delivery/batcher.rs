@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::Envelope;
-use crate::actions::Endpoint;
 
 /// How a request is sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,11 +94,7 @@ impl Request {
 }
 
 fn kind_of(op: &Envelope) -> Kind {
-    match (op.op.endpoint, op.op.batched) {
-        (Endpoint::V1Metrics, _) => Kind::Metric,
-        (Endpoint::V2, true) => Kind::Batch,
-        (Endpoint::V2, false) => Kind::Entity,
-    }
+    op.kind
 }
 
 /// Forms the next request from the front of `queue`, or says when it will be due.

@@ -19,8 +19,9 @@ use tokio::sync::mpsc;
 
 use crate::cio::{self, SendError};
 use crate::config::{Config, Destination};
-use crate::preview::{self, ModeChoice, Op};
+use crate::preview::{self, ModeChoice};
 use crate::telemetry::metrics::{labels, Metrics};
+use prometheus_client::metrics::counter::Counter;
 use batcher::{Kind, Limits, Request};
 use dead_letter::{DeadLetter, DeadLetterWriter};
 use lanes::Lane;
@@ -82,21 +83,22 @@ impl std::fmt::Debug for Ticket {
     }
 }
 
-/// An operation on its way to a destination.
+/// An operation on its way to a destination. Kept compact: the operation and its event travel
+/// as the bytes they are on the wire and in the spool, not as parsed JSON.
 #[derive(Debug)]
 pub struct Envelope {
-    pub op: Op,
+    /// How it is sent.
+    pub kind: Kind,
     /// The operation serialized once, as it goes on the wire.
     pub bytes: Bytes,
     /// The lane hash (see [`lanes::identity_hash`]).
     pub key: u64,
-    /// The subscription's name and action, for logs, metrics and dead letters.
-    pub subscription: Arc<str>,
-    pub action: &'static str,
+    /// Index of its subscription in the destination's table.
+    pub subscription: usize,
     /// The most operations per batch its subscription allows.
     pub batch_size: usize,
-    /// The event it came from.
-    pub event: Arc<Value>,
+    /// The normalized event it came from, as JSON (for dead letters).
+    pub event: Bytes,
     /// When it was accepted (the retry age counts from here).
     pub queued_at: Instant,
     pub ticket: Option<Arc<Ticket>>,
@@ -111,14 +113,24 @@ impl Envelope {
 }
 
 enum Msg {
-    Op(Envelope),
+    Ops(Vec<Envelope>),
     Close,
+}
+
+/// Metric handles resolved once per destination, so the per-event path does not build label
+/// sets.
+#[derive(Clone)]
+struct DestMetrics {
+    /// Per subscription: operations built, events refused.
+    built: Vec<Counter>,
+    refused: Vec<Counter>,
 }
 
 /// Accepted events in, operations out to each destination's dispatcher.
 pub struct Pipeline {
     config: Arc<Config>,
     metrics: Arc<Metrics>,
+    dest_metrics: Vec<DestMetrics>,
     senders: Vec<mpsc::UnboundedSender<Msg>>,
     queued: Arc<AtomicUsize>,
     max_queued: usize,
@@ -131,21 +143,48 @@ impl Pipeline {
         let queued = Arc::new(AtomicUsize::new(0));
         let mut senders = Vec::new();
         let mut tasks = Vec::new();
-        for index in 0..config.destinations.len() {
+        let mut dest_metrics = Vec::new();
+        for (index, dest) in config.destinations.iter().enumerate() {
             let (tx, rx) = mpsc::unbounded_channel();
             let dispatcher =
                 Dispatcher::new(config.clone(), index, metrics.clone(), queued.clone());
             tasks.push(tokio::spawn(dispatcher.run(rx)));
             senders.push(tx);
+            let per_sub = |family: &prometheus_client::metrics::family::Family<_, Counter>,
+                           by_action: bool| {
+                dest.subscriptions
+                    .iter()
+                    .map(|s| {
+                        let second = if by_action {
+                            ("action", s.action.key())
+                        } else {
+                            ("subscription", s.name.as_str())
+                        };
+                        family
+                            .get_or_create(&labels([("destination", dest.name.as_str()), second]))
+                            .clone()
+                    })
+                    .collect()
+            };
+            dest_metrics.push(DestMetrics {
+                built: per_sub(&metrics.operations_built, true),
+                refused: per_sub(&metrics.events_refused, false),
+            });
         }
         Pipeline {
             max_queued: config.server.spool_max_events.max(1),
             config,
             metrics,
+            dest_metrics,
             senders,
             queued,
             tasks: tokio::sync::Mutex::new(tasks),
         }
+    }
+
+    /// The metrics registry this pipeline reports to.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     /// Operations waiting in every dispatcher.
@@ -165,88 +204,79 @@ impl Pipeline {
                 retry_after: Duration::from_secs(5),
             });
         }
-        for event in events {
-            self.dispatch_event(source, Arc::new(event), None)?;
+        let dests: &[usize] = match self.config.sources.get(source) {
+            Some(s) => &s.destinations,
+            None => &[],
+        };
+        for event in &events {
+            let raw = Bytes::from(serde_json::to_vec(event).unwrap_or_default());
+            self.dispatch_to(dests, event, raw, None)?;
         }
         Ok(())
     }
 
-    /// Runs one event through every destination of `source` and queues its operations.
-    /// `on_done` runs once all of them are delivered or dead-lettered (at once if none).
-    pub fn dispatch_event(
-        &self,
-        source: usize,
-        event: Arc<Value>,
-        on_done: Option<OnDone>,
-    ) -> Result<(), SubmitError> {
-        let dest_indexes: &[usize] = match self.config.sources.get(source) {
-            Some(s) => &s.destinations,
-            None => &[],
-        };
-        self.dispatch_to(dest_indexes, event, on_done)
-    }
-
-    /// As [`Pipeline::dispatch_event`], for an explicit list of destinations.
+    /// Runs one event through `dest_indexes` and queues its operations. `raw` is the event as
+    /// JSON (kept for dead letters). `on_done` runs once all of its operations are delivered or
+    /// dead-lettered (at once if there are none).
     pub fn dispatch_to(
         &self,
         dest_indexes: &[usize],
-        event: Arc<Value>,
+        event: &Value,
+        raw: Bytes,
         on_done: Option<OnDone>,
     ) -> Result<(), SubmitError> {
         let now = Instant::now();
-        let mut envelopes = Vec::new();
+        let mut per_dest: Vec<(usize, Vec<Envelope>)> = Vec::with_capacity(dest_indexes.len());
+        let mut total = 0;
         for &d in dest_indexes {
             let dest = &self.config.destinations[d];
-            let outcome = preview::process(dest, &event, ModeChoice::Auto);
+            let m = &self.dest_metrics[d];
+            let outcome = preview::process(dest, event, ModeChoice::Auto);
             for r in &outcome.refusals {
-                let sub = &dest.subscriptions[r.subscription];
-                self.metrics
-                    .events_refused
-                    .get_or_create(&labels([
-                        ("destination", dest.name.as_str()),
-                        ("subscription", sub.name.as_str()),
-                    ]))
-                    .inc();
+                m.refused[r.subscription].inc();
                 tracing::debug!(
                     destination = %dest.name,
-                    subscription = %sub.name,
+                    subscription = %dest.subscriptions[r.subscription].name,
                     message_id = %event.get("messageId").and_then(|v| v.as_str()).unwrap_or(""),
                     reason = %r.message,
                     "Event refused by subscription"
                 );
             }
+            let mut envelopes = Vec::with_capacity(outcome.ops.len());
             for op in outcome.ops {
                 let sub = &dest.subscriptions[op.subscription];
-                self.metrics
-                    .operations_built
-                    .get_or_create(&labels([
-                        ("destination", dest.name.as_str()),
-                        ("action", sub.action.key()),
-                    ]))
-                    .inc();
-                let bytes = Bytes::from(serde_json::to_vec(&op.body).unwrap_or_default());
-                envelopes.push((
-                    d,
-                    Envelope {
-                        key: lanes::identity_hash(&op.body),
-                        bytes,
-                        subscription: Arc::from(sub.name.as_str()),
-                        action: sub.action.key(),
-                        batch_size: sub.batch_size,
-                        event: event.clone(),
-                        queued_at: now,
-                        ticket: None,
-                        op,
-                    },
-                ));
+                m.built[op.subscription].inc();
+                let kind = match (op.endpoint, op.batched) {
+                    (crate::actions::Endpoint::V1Metrics, _) => Kind::Metric,
+                    (crate::actions::Endpoint::V2, true) => Kind::Batch,
+                    (crate::actions::Endpoint::V2, false) => Kind::Entity,
+                };
+                envelopes.push(Envelope {
+                    kind,
+                    key: lanes::identity_hash(&op.body),
+                    bytes: Bytes::from(serde_json::to_vec(&op.body).unwrap_or_default()),
+                    subscription: op.subscription,
+                    batch_size: sub.batch_size,
+                    event: raw.clone(),
+                    queued_at: now,
+                    ticket: None,
+                });
             }
+            total += envelopes.len();
+            per_dest.push((d, envelopes));
         }
-        let ticket = on_done.map(|f| Ticket::new(envelopes.len(), f));
-        for (d, mut env) in envelopes {
-            env.ticket = ticket.clone();
-            self.queued.fetch_add(1, Ordering::Relaxed);
-            if self.senders[d].send(Msg::Op(env)).is_err() {
-                self.queued.fetch_sub(1, Ordering::Relaxed);
+        let ticket = on_done.map(|f| Ticket::new(total, f));
+        for (d, mut envelopes) in per_dest {
+            if envelopes.is_empty() {
+                continue;
+            }
+            for env in &mut envelopes {
+                env.ticket = ticket.clone();
+            }
+            let n = envelopes.len();
+            self.queued.fetch_add(n, Ordering::Relaxed);
+            if self.senders[d].send(Msg::Ops(envelopes)).is_err() {
+                self.queued.fetch_sub(n, Ordering::Relaxed);
                 return Err(SubmitError::ShuttingDown);
             }
         }
@@ -292,6 +322,8 @@ struct Dispatcher {
     next_lane: usize,
     done_tx: mpsc::UnboundedSender<Done>,
     done_rx: mpsc::UnboundedReceiver<Done>,
+    /// Per subscription: operations delivered.
+    sent: Vec<Counter>,
 }
 
 impl Dispatcher {
@@ -321,6 +353,19 @@ impl Dispatcher {
                 None
             }
         };
+        let sent = dest
+            .subscriptions
+            .iter()
+            .map(|s| {
+                metrics
+                    .operations_sent
+                    .get_or_create(&labels([
+                        ("destination", dest.name.as_str()),
+                        ("action", s.action.key()),
+                    ]))
+                    .clone()
+            })
+            .collect();
         let lanes = (0..dest.delivery.max_in_flight.max(1))
             .map(|_| Lane::default())
             .collect();
@@ -341,6 +386,7 @@ impl Dispatcher {
             next_lane: 0,
             done_tx,
             done_rx,
+            sent,
         }
     }
 
@@ -371,12 +417,12 @@ impl Dispatcher {
             };
             tokio::select! {
                 msg = rx.recv(), if !closing => match msg {
-                    Some(Msg::Op(env)) => {
-                        self.enqueue(env);
+                    Some(Msg::Ops(envs)) => {
+                        envs.into_iter().for_each(|e| self.enqueue(e));
                         // Take whatever else is already waiting before scheduling.
                         while let Ok(m) = rx.try_recv() {
                             match m {
-                                Msg::Op(env) => self.enqueue(env),
+                                Msg::Ops(envs) => envs.into_iter().for_each(|e| self.enqueue(e)),
                                 Msg::Close => { closing = true; break; }
                             }
                         }
@@ -629,47 +675,42 @@ impl Dispatcher {
 
     fn delivered(&mut self, op: Envelope) {
         self.queued.fetch_sub(1, Ordering::Relaxed);
-        self.metrics
-            .operations_sent
-            .get_or_create(&labels([
-                ("destination", self.dest().name.as_str()),
-                ("action", op.action),
-            ]))
-            .inc();
+        self.sent[op.subscription].inc();
         op.finish();
     }
 
     fn dead_letter(&mut self, op: Envelope, reason: &str, status: Option<u16>, response: Value) {
         self.queued.fetch_sub(1, Ordering::Relaxed);
-        let dest = self.dest().name.clone();
+        let dest = self.dest();
+        let sub = &dest.subscriptions[op.subscription];
         self.metrics
             .dead_letters
-            .get_or_create(&labels([("destination", &dest), ("reason", reason)]))
+            .get_or_create(&labels([("destination", dest.name.as_str()), ("reason", reason)]))
             .inc();
+        let event: Value = serde_json::from_slice(&op.event).unwrap_or(Value::Null);
+        let operation: Value = serde_json::from_slice(&op.bytes).unwrap_or(Value::Null);
         tracing::warn!(
-            destination = %dest,
-            subscription = %op.subscription,
+            destination = %dest.name,
+            subscription = %sub.name,
             reason,
             status,
-            message_id = %op.event.get("messageId").and_then(|v| v.as_str()).unwrap_or(""),
+            message_id = %event.get("messageId").and_then(|v| v.as_str()).unwrap_or(""),
             "Operation dead-lettered"
         );
         let letter = DeadLetter {
             time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            destination: dest,
-            subscription: op.subscription.to_string(),
-            action: op.action.to_string(),
+            destination: dest.name.clone(),
+            subscription: sub.name.clone(),
+            action: sub.action.key().to_string(),
             reason: reason.to_string(),
             status,
             response,
-            operation: op.op.body.clone(),
-            event: (*op.event).clone(),
+            operation,
+            event,
         };
         match &self.dead {
             Some(w) => w.write(letter),
-            None => {
-                tracing::error!(letter = %serde_json::to_string(&letter).unwrap_or_default(), "Dead letter (no store)")
-            }
+            None => tracing::error!(letter = %serde_json::to_string(&letter).unwrap_or_default(), "Dead letter (no store)"),
         }
         op.finish();
     }
