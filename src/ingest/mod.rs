@@ -7,6 +7,7 @@
 //! | `/v1/track` `identify` `page` `screen` `group` `alias`, short `/v1/t` `i` `p` `s` `g` `a` | one event; the path sets its type |
 //! | `/v1/batch`, `/v1/import`, `/v1/b` | `{"batch": [...], "context"?, "integrations"?, "sentAt"?, "writeKey"?}` |
 //! | `/v1/m` | the browser library's own telemetry: no key, answered 200 and dropped |
+//! | `GET /v1/projects/{writeKey}/settings` | the source settings the browser library loads first ([`settings`]) |
 //! | `/webhook/{source}` | a Segment webhook: one event (classic) or a bare array (Actions batch) |
 //! | `/healthz`, `/readyz`, `/metrics` | liveness, readiness, Prometheus text |
 //!
@@ -23,6 +24,7 @@
 pub mod auth;
 pub mod body;
 pub mod error;
+pub mod settings;
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -77,12 +79,26 @@ pub fn router(state: Arc<AppState>) -> Router {
                 tracing::info_span!(
                     "request",
                     method = %req.method(),
-                    path = %req.uri().path(),
+                    path = %loggable_path(req.uri().path()),
                     request_id,
                 )
             }))
             .layer(PropagateRequestIdLayer::x_request_id()),
     )
+}
+
+/// The path as logged: a settings path carries a write key, which logs never show.
+fn loggable_path(path: &str) -> &str {
+    let maybe_settings = path
+        .as_bytes()
+        .windows(10)
+        .any(|w| w.eq_ignore_ascii_case(b"/projects/"));
+    if maybe_settings {
+        if let route @ Route::Settings(_) = Route::classify(path) {
+            return route.label();
+        }
+    }
+    path
 }
 
 /// What a request path names, after normalization.
@@ -99,6 +115,8 @@ enum Route {
     },
     /// `/v1/m`.
     Telemetry,
+    /// `/v1/projects/{writeKey}/settings`, with the key as written (keys are case-sensitive).
+    Settings(String),
     /// `/webhook/{source}`, with the source name as written (names are case-sensitive).
     Webhook(String),
     Health,
@@ -125,6 +143,9 @@ impl Route {
                     Route::Webhook(name.to_string())
                 };
             }
+        }
+        if let Some(key) = settings_key(&normalized) {
+            return Route::Settings(key.to_string());
         }
         normalized.make_ascii_lowercase();
         let single = |kind, label| Route::Single { kind, label };
@@ -159,6 +180,7 @@ impl Route {
         match self {
             Route::Single { label, .. } | Route::Batch { label } => label,
             Route::Telemetry => "/v1/m",
+            Route::Settings(_) => "/v1/projects/{writeKey}/settings",
             Route::Webhook(_) => "/webhook/{source}",
             Route::Health => "/healthz",
             Route::Ready => "/readyz",
@@ -166,6 +188,20 @@ impl Route {
             Route::NotFound => "unmatched",
         }
     }
+}
+
+/// The key in `/v1/projects/{key}/settings` (path already normalized; prefix and suffix in any
+/// case).
+fn settings_key(path: &str) -> Option<&str> {
+    const PREFIX: &str = "/v1/projects/";
+    const SUFFIX: &str = "/settings";
+    let head = path.get(..PREFIX.len())?;
+    let tail = path.get(path.len().checked_sub(SUFFIX.len())?..)?;
+    if !head.eq_ignore_ascii_case(PREFIX) || !tail.eq_ignore_ascii_case(SUFFIX) {
+        return None;
+    }
+    let key = path.get(PREFIX.len()..path.len() - SUFFIX.len())?;
+    (!key.is_empty() && !key.contains('/')).then_some(key)
 }
 
 /// Every request lands here: preflight or handler, then CORS headers and the request metric.
@@ -221,6 +257,17 @@ async fn handle(
             // Not an event and carries no key: accept and drop, so browsers see no errors.
             body::discard(req.into_body(), TELEMETRY_DRAIN_BYTES).await;
             Ok(success(&[]))
+        }
+        Route::Settings(key) => {
+            allow(method, &[Method::GET, Method::HEAD], READ_METHODS)?;
+            let (parts, _) = req.into_parts();
+            if state.write_keys.contains_key(key.as_str()) {
+                Ok(settings::response(key, &parts.headers))
+            } else {
+                let reason = "Unknown write key";
+                auth::Caller::from_parts(&parts).warn_refused(route.label(), Some(key), reason);
+                Err(IngestError::Unauthorized(reason))
+            }
         }
         Route::Webhook(name) => {
             allow(
@@ -786,9 +833,28 @@ mod tests {
             }
         );
         assert_eq!(Route::classify("/v1/m/"), Route::Telemetry);
+        assert_eq!(
+            Route::classify("/V1/Projects/wk_AbC/Settings/"),
+            Route::Settings("wk_AbC".into())
+        );
+        assert_eq!(Route::classify("/v1/projects//settings"), Route::NotFound);
+        assert_eq!(
+            Route::classify("/v1/projects/a/b/settings"),
+            Route::NotFound
+        );
         assert_eq!(Route::classify("/v1/x"), Route::NotFound);
         assert_eq!(Route::classify("/"), Route::NotFound);
         assert_eq!(Route::classify(""), Route::NotFound);
+    }
+
+    #[test]
+    fn logged_paths_never_show_a_write_key() {
+        assert_eq!(
+            loggable_path("//v1/Projects/secret-key/settings/"),
+            "/v1/projects/{writeKey}/settings"
+        );
+        assert_eq!(loggable_path("/v1/track"), "/v1/track");
+        assert_eq!(loggable_path("/v1/projects/x"), "/v1/projects/x");
     }
 
     #[test]

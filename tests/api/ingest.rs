@@ -775,3 +775,125 @@ async fn every_post_answer_carries_allow_origin() {
     assert_eq!(reply.status, 400);
     assert_eq!(reply.header("access-control-allow-origin"), "*");
 }
+
+// ---------------------------------------------------------------- browser settings
+
+/// The request `@segment/analytics-next` 1.84.3 makes in Chromium before anything else when the
+/// page loads it with `cdnURL` set to the relay, header for header.
+fn browser_settings_request(
+    app: &crate::helpers::TestApp,
+    key: &str,
+    origin: &str,
+) -> reqwest::RequestBuilder {
+    let ua = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) \
+              HeadlessChrome/156.0.0.0 Safari/537.36";
+    app.client
+        .get(app.url(&format!("/v1/projects/{key}/settings")))
+        .header("sec-ch-ua-platform", "\"Linux\"")
+        .header("User-Agent", ua)
+        .header(
+            "sec-ch-ua",
+            "\"Not:A-Brand\";v=\"8\", \"Chromium\";v=\"156\"",
+        )
+        .header("sec-ch-ua-mobile", "?0")
+        .header("Accept", "*/*")
+        .header("Origin", origin)
+        .header("Sec-Fetch-Site", "same-site")
+        .header("Sec-Fetch-Mode", "cors")
+        .header("Sec-Fetch-Dest", "empty")
+        .header("Referer", format!("{origin}/"))
+        .header("Accept-Encoding", "gzip, deflate, br, zstd")
+        .header("Accept-Language", "en-US,en;q=0.9")
+}
+
+/// The test page's origin: another port than the relay's, as in the captured session.
+const PAGE: &str = "http://127.0.0.1:8790";
+
+/// What the same library then posts to `/v1/t`, as captured (the write key swapped for the
+/// test source's).
+const BROWSER_TRACK: &str = r#"{"timestamp":"2026-11-23T10:21:33.342Z","integrations":{"Segment.io":true},"event":"Unload 1","type":"track","properties":{},"context":{"page":{"path":"/","referrer":"","search":"","title":"","url":"http://127.0.0.1:8790/"},"userAgent":"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/156.0.0.0 Safari/537.36","userAgentData":{"brands":[{"brand":"Not:A-Brand","version":"8"},{"brand":"Chromium","version":"156"}],"mobile":false,"platform":"Linux"},"locale":"en-US","library":{"name":"analytics.js","version":"next-1.84.3"},"timezone":"UTC"},"messageId":"ajs-next-1795429293342-36ae5364-8bed-490d-8dc0-1b17c45305fa","anonymousId":"ae53648b-edd9-4d8d-801b-17c45305fac4","writeKey":"WRITE_KEY","userId":null,"sentAt":"2026-11-23T10:21:33.366Z","_metadata":{"bundled":["Segment.io"],"unbundled":[],"bundledIds":[]}}"#;
+
+#[tokio::test]
+async fn the_browser_library_loads_its_settings_from_the_relay_and_sends_where_they_point() {
+    // The browser library will not load (and so sends nothing) until it has its source
+    // settings; Segment's CDN has none for a relay-only key.
+    let app = spawn_app().await;
+    let reply = app
+        .send(browser_settings_request(&app, WRITE_KEY, PAGE))
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(
+        reply.header("access-control-allow-origin"),
+        "http://127.0.0.1:8790"
+    );
+    assert!(reply.header("content-type").starts_with("application/json"));
+    assert!(reply.header("cache-control").starts_with("private"));
+    let segmentio = &reply.json["integrations"]["Segment.io"];
+    assert_eq!(segmentio["apiKey"], WRITE_KEY);
+    assert_eq!(segmentio["apiHost"], format!("{}/v1", app.addr));
+    assert_eq!(segmentio["protocol"], "http");
+    // The relay drops the library's telemetry anyway: it is told not to send it.
+    assert_eq!(reply.json["metrics"]["sampleRate"], 0);
+
+    // The library posts to `${protocol}://${apiHost}/t`.
+    let url = format!(
+        "{}://{}/t",
+        segmentio["protocol"].as_str().unwrap(),
+        segmentio["apiHost"].as_str().unwrap()
+    );
+    let req = app
+        .client
+        .post(url)
+        .basic_auth(WRITE_KEY, Some(""))
+        .header(CONTENT_TYPE, "text/plain")
+        .header("Origin", "http://127.0.0.1:8790")
+        .body(BROWSER_TRACK.replace("WRITE_KEY", WRITE_KEY));
+    app.send(req).await.assert_success();
+    assert_eq!(app.events("web", "track", "accepted").await, 1);
+}
+
+#[tokio::test]
+async fn settings_behind_a_proxy_point_at_the_public_address() {
+    let app = spawn_app().await;
+    let req = browser_settings_request(&app, WRITE_KEY, PAGE)
+        .header("X-Forwarded-Host", "relay.example.com")
+        .header("X-Forwarded-Proto", "https");
+    let reply = app.send(req).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let segmentio = &reply.json["integrations"]["Segment.io"];
+    assert_eq!(segmentio["apiHost"], "relay.example.com/v1");
+    assert_eq!(segmentio["protocol"], "https");
+    // An https page can only call an https API: without forwarding headers, its scheme is used.
+    let req = browser_settings_request(&app, WRITE_KEY, "https://shop.example");
+    let reply = app.send(req).await;
+    assert_eq!(
+        reply.json["integrations"]["Segment.io"]["protocol"],
+        "https"
+    );
+}
+
+#[tokio::test]
+async fn settings_for_an_unknown_key_are_refused_loudly_and_keys_keep_their_case() {
+    let app = spawn_app().await;
+    let reply = app
+        .send(browser_settings_request(&app, "no-such-key", PAGE))
+        .await;
+    reply.assert_error(401, "unauthorized");
+    assert_eq!(
+        reply.header("access-control-allow-origin"),
+        "http://127.0.0.1:8790"
+    );
+    let upper = WRITE_KEY.to_uppercase();
+    let reply = app.send(browser_settings_request(&app, &upper, PAGE)).await;
+    assert_eq!(reply.status, 401);
+    // The path itself matches in any case, like every other path.
+    let reply = app
+        .get(&format!("/V1/Projects/{WRITE_KEY}/Settings/"))
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let reply = app
+        .send(app.post(&format!("/v1/projects/{WRITE_KEY}/settings"), Auth::None))
+        .await;
+    reply.assert_error(405, "method_not_allowed");
+    assert_eq!(app.all_events("web").await, 0);
+}
