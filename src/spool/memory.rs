@@ -100,6 +100,9 @@ impl Spool for MemorySpool {
 
     fn ack(&self, seq: u64) {
         let mut s = lock(&self.state);
+        if s.unread.front().is_some_and(|r| seq >= r.seq) {
+            return; // never handed out
+        }
         if s.pending.remove(seq) {
             s.acked_total += 1;
         }
