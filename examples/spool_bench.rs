@@ -172,8 +172,15 @@ fn main() {
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     println!(
-        "{:<13} {:>10} {:>12} {:>9} {:>9} {:>14} {:>10}",
-        "engine", "appenders", "appends ev/s", "p50 ms", "p99 ms", "consume+ack/s", "disk MB"
+        "{:<13} {:>10} {:>12} {:>9} {:>9} {:>14} {:>10} {:>10}",
+        "engine",
+        "appenders",
+        "appends ev/s",
+        "p50 ms",
+        "p99 ms",
+        "consume+ack/s",
+        "disk MB",
+        "reopen ms"
     );
     for engine in &args.engines {
         for appenders in CONCURRENCY {
@@ -184,18 +191,74 @@ fn main() {
             let (_, consumed) = rt.block_on(consume_run(&*spool, CONSUME_CAP));
             rt.block_on(spool.close());
             drop(spool);
+            // Start-up with what is left (the records beyond the consumed ones).
+            let t0 = Instant::now();
+            let spool = open(engine, dir.path());
+            let reopen_ms = t0.elapsed().as_secs_f64() * 1e3;
+            rt.block_on(spool.close());
+            drop(spool);
             println!(
-                "{:<13} {:>10} {:>12.0} {:>9.2} {:>9.2} {:>14.0} {:>10.0}",
+                "{:<13} {:>10} {:>12.0} {:>9.2} {:>9.2} {:>14.0} {:>10.0} {:>10.0}",
                 engine,
                 appenders,
                 run.events as f64 / run.secs,
                 run.p50_ms,
                 run.p99_ms,
                 consumed,
-                disk
+                disk,
+                reopen_ms
             );
         }
     }
+    dedup_run(&args.dir);
+}
+
+/// `Dedup::check_and_insert` in batches of 100 ids: new ids, then repeats, then a restart.
+fn dedup_run(dir: &Path) {
+    const IDS: usize = 1_000_000;
+    let dir = tempfile::tempdir_in(dir).expect("temporary directory");
+    let window = Duration::from_secs(24 * 3600);
+    let ids: Vec<String> = (0..IDS as u64)
+        .map(|i| {
+            format!(
+                "{:08x}-{:04x}-4{:03x}-a{:03x}-{:012x}",
+                i,
+                i % 65_536,
+                i % 4_096,
+                i % 4_096,
+                i.wrapping_mul(0x9e37_79b9)
+            )
+        })
+        .collect();
+    let now = 1_700_000_000_000;
+    let dedup = spool::Dedup::open(dir.path(), window).expect("open dedup");
+    let pass = |dedup: &spool::Dedup| {
+        let t0 = Instant::now();
+        let mut new = 0;
+        for chunk in ids.chunks(BATCH) {
+            let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
+            new += dedup
+                .check_and_insert(&refs, now)
+                .iter()
+                .filter(|&&n| n)
+                .count();
+        }
+        (new, IDS as f64 / t0.elapsed().as_secs_f64())
+    };
+    let (new, first) = pass(&dedup);
+    assert_eq!(new, IDS);
+    let (new, repeat) = pass(&dedup);
+    assert_eq!(new, 0);
+    dedup.close();
+    let t0 = Instant::now();
+    let dedup = spool::Dedup::open(dir.path(), window).expect("reopen dedup");
+    let reopen_ms = t0.elapsed().as_secs_f64() * 1e3;
+    assert_eq!(dedup.len(), IDS);
+    dedup.close();
+    println!(
+        "dedup: {IDS} new ids {first:.0}/s, repeats {repeat:.0}/s, reopen with {IDS} ids {reopen_ms:.0} ms, {:.0} MB on disk",
+        dir_size(dir.path()) as f64 / 1e6
+    );
 }
 
 fn dir_size(dir: &Path) -> u64 {
