@@ -11,8 +11,9 @@ use std::time::Duration;
 use axum::Router;
 use tokio::net::TcpListener;
 
-use crate::config::Config;
+use crate::config::{Config, Durability};
 use crate::delivery::Pipeline;
+use crate::spool::{Dedup, Spool};
 use crate::telemetry::metrics::Metrics;
 
 /// What every request handler can reach.
@@ -62,21 +63,27 @@ pub struct App {
     listener: TcpListener,
     state: Arc<AppState>,
     router: Router,
+    /// Held for the process's life: one relay per data directory.
+    _lock: Option<std::fs::File>,
 }
 
 impl App {
-    /// Binds the listener and starts the delivery workers.
+    /// Opens the spool (recovering what an earlier run left), binds the listener and starts
+    /// the delivery workers.
     pub async fn build(config: Config) -> std::io::Result<App> {
         let config = Arc::new(config);
         let metrics = Arc::new(Metrics::new());
-        let pipeline = Arc::new(Pipeline::start(config.clone(), metrics.clone()));
+        let (spool, dedup, lock) = open_state(&config).await?;
+        let pipeline = Pipeline::start(config.clone(), metrics.clone(), spool, dedup);
         let state = Arc::new(AppState::new(config.clone(), metrics, pipeline));
+        tokio::spawn(report_spool(state.clone()));
         let router = crate::ingest::router(state.clone());
         let listener = TcpListener::bind(config.listen).await?;
         Ok(App {
             listener,
             state,
             router,
+            _lock: lock,
         })
     }
 
@@ -122,9 +129,11 @@ impl App {
             Ok(()) => tracing::info!("Delivery drained; exiting"),
             Err(_) => tracing::warn!(
                 deadline_secs = deadline.as_secs(),
-                "Shutdown deadline passed with operations still queued"
+                pending = state.pipeline.spool().stats().pending_events,
+                "Shutdown deadline passed; undelivered events stay in the spool for the next start"
             ),
         }
+        state.pipeline.close().await;
         Ok(())
     }
 }
@@ -148,5 +157,85 @@ pub async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {},
         _ = term => {},
+    }
+}
+
+/// Takes the data directory's lock (one relay per directory: two would corrupt the spool) and
+/// opens the spool and the dedup store for the configured durability.
+async fn open_state(
+    config: &Config,
+) -> std::io::Result<(Arc<dyn Spool>, Option<Dedup>, Option<std::fs::File>)> {
+    let server = config.server.clone();
+    tokio::task::spawn_blocking(move || {
+        let window = Duration::from_secs(server.dedup_window_hours * 3600);
+        if server.durability == Durability::Memory {
+            let spool =
+                crate::spool::open(&server.data_dir, server.durability, server.spool_max_events)
+                    .map_err(std::io::Error::other)?;
+            let dedup = (!window.is_zero()).then(|| Dedup::in_memory(window));
+            return Ok((spool, dedup, None));
+        }
+        let lock = lock_data_dir(&server.data_dir)?;
+        let spool = crate::spool::open(
+            &server.data_dir.join("spool"),
+            server.durability,
+            server.spool_max_events,
+        )
+        .map_err(|e| std::io::Error::other(format!("cannot open the spool: {e}")))?;
+        let stats = spool.stats();
+        if stats.pending_events > 0 || stats.skipped_at_open > 0 {
+            tracing::info!(
+                pending = stats.pending_events,
+                skipped_damaged = stats.skipped_at_open,
+                "Recovered the spool; delivery resumes where it stopped"
+            );
+        }
+        let dedup = if window.is_zero() {
+            None
+        } else {
+            Some(
+                Dedup::open(&server.data_dir.join("dedup"), window).map_err(|e| {
+                    std::io::Error::other(format!("cannot open the dedup store: {e}"))
+                })?,
+            )
+        };
+        Ok((spool, dedup, Some(lock)))
+    })
+    .await
+    .map_err(std::io::Error::other)?
+}
+
+/// Locks `<dir>/LOCK`, creating the directory. Fails when another process holds it.
+pub fn lock_data_dir(dir: &std::path::Path) -> std::io::Result<std::fs::File> {
+    std::fs::create_dir_all(dir)?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join("LOCK"))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(std::io::Error::other(format!(
+            "another cio-relay is using the data directory {}",
+            dir.display()
+        ))),
+        Err(std::fs::TryLockError::Error(e)) => Err(e),
+    }
+}
+
+/// Copies the spool's figures into the metrics once a second.
+async fn report_spool(state: Arc<AppState>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        let s = state.pipeline.spool().stats();
+        let m = &state.metrics;
+        m.spool_pending_events.set(s.pending_events as i64);
+        m.spool_bytes_on_disk.set(s.bytes_on_disk as i64);
+        let now = chrono::Utc::now().timestamp_millis().max(0) as u64;
+        let age = s
+            .oldest_received_ms
+            .map_or(0, |t| now.saturating_sub(t) / 1000);
+        m.spool_oldest_age_seconds.set(age as i64);
     }
 }

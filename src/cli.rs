@@ -292,7 +292,10 @@ pub async fn replay(config: Config, args: &ReplayArgs) -> Result<ReplaySummary, 
     };
     let config = Arc::new(config);
     let metrics = Arc::new(crate::telemetry::metrics::Metrics::new());
-    let pipeline = crate::delivery::Pipeline::start(config.clone(), metrics);
+    // Replay goes straight to the dispatchers: it does not need (and must not take) the spool
+    // of a relay that may be running on the same data directory.
+    let spool = Arc::new(crate::spool::MemorySpool::new(1));
+    let pipeline = crate::delivery::Pipeline::start(config.clone(), metrics, spool, None);
     let all: Vec<usize> = (0..config.destinations.len()).collect();
     let done = Arc::new(AtomicU64::new(0));
     let mut summary = ReplaySummary::default();

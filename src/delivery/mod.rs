@@ -20,12 +20,13 @@ use tokio::sync::mpsc;
 use crate::cio::{self, SendError};
 use crate::config::{Config, Destination};
 use crate::preview::{self, ModeChoice};
+use crate::spool::{Dedup, Spool, SpoolError};
 use crate::telemetry::metrics::{labels, Metrics};
-use prometheus_client::metrics::counter::Counter;
 use batcher::{Kind, Limits, Request};
 use dead_letter::{DeadLetter, DeadLetterWriter};
 use lanes::Lane;
 use pacing::Pacer;
+use prometheus_client::metrics::counter::Counter;
 use retry::RetryAction;
 
 /// Why events could not be accepted.
@@ -37,6 +38,9 @@ pub enum SubmitError {
     /// The relay is shutting down.
     #[error("the relay is shutting down")]
     ShuttingDown,
+    /// The spool could not store the events (a disk problem): nothing was accepted.
+    #[error("the relay cannot store events right now: {0}")]
+    Storage(String),
 }
 
 /// Completion tracking for one accepted event: when every operation built from it has been
@@ -126,20 +130,41 @@ struct DestMetrics {
     refused: Vec<Counter>,
 }
 
-/// Accepted events in, operations out to each destination's dispatcher.
+/// Events read from the spool and not yet finished, at most: bounds the memory delivery
+/// holds however large the backlog on disk is.
+const MAX_EVENTS_IN_DELIVERY: usize = 20_000;
+
+/// A source's stable number in the spool: a hash of its name, so that reordering sources in
+/// the configuration between two runs does not misroute what the first run left behind.
+pub fn source_id(name: &str) -> u32 {
+    crc32fast::hash(name.as_bytes())
+}
+
+/// Accepted events in (through the spool), operations out to each destination's dispatcher.
 pub struct Pipeline {
     config: Arc<Config>,
     metrics: Arc<Metrics>,
     dest_metrics: Vec<DestMetrics>,
     senders: Vec<mpsc::UnboundedSender<Msg>>,
     queued: Arc<AtomicUsize>,
-    max_queued: usize,
     tasks: tokio::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    spool: Arc<dyn Spool>,
+    dedup: Option<Dedup>,
+    dedup_window: Duration,
+    stop_consumer: Arc<tokio::sync::Notify>,
+    consumer: tokio::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    duplicates: Vec<Counter>,
 }
 
 impl Pipeline {
-    /// Starts one dispatcher per destination.
-    pub fn start(config: Arc<Config>, metrics: Arc<Metrics>) -> Pipeline {
+    /// Starts one dispatcher per destination and the consumer that feeds them from `spool`.
+    /// `dedup`, when given, drops events whose messageId was accepted within the window.
+    pub fn start(
+        config: Arc<Config>,
+        metrics: Arc<Metrics>,
+        spool: Arc<dyn Spool>,
+        dedup: Option<Dedup>,
+    ) -> Arc<Pipeline> {
         let queued = Arc::new(AtomicUsize::new(0));
         let mut senders = Vec::new();
         let mut tasks = Vec::new();
@@ -171,14 +196,105 @@ impl Pipeline {
                 refused: per_sub(&metrics.events_refused, false),
             });
         }
-        Pipeline {
-            max_queued: config.server.spool_max_events.max(1),
+        let duplicates = config
+            .sources
+            .iter()
+            .map(|s| {
+                metrics
+                    .events_deduplicated
+                    .get_or_create(&labels([("source", s.name.as_str())]))
+                    .clone()
+            })
+            .collect();
+        let pipeline = Arc::new(Pipeline {
+            dedup_window: Duration::from_secs(config.server.dedup_window_hours * 3600),
             config,
             metrics,
             dest_metrics,
             senders,
             queued,
             tasks: tokio::sync::Mutex::new(tasks),
+            spool,
+            dedup,
+            stop_consumer: Arc::new(tokio::sync::Notify::new()),
+            consumer: tokio::sync::Mutex::new(None),
+            duplicates,
+        });
+        let consumer = tokio::spawn(pipeline.clone().consume());
+        if let Ok(mut slot) = pipeline.consumer.try_lock() {
+            *slot = Some(consumer);
+        }
+        pipeline
+    }
+
+    /// The spool behind this pipeline.
+    pub fn spool(&self) -> &Arc<dyn Spool> {
+        &self.spool
+    }
+
+    /// Reads the spool in order and hands each event to delivery; acknowledges it once every
+    /// operation built from it is delivered or dead-lettered. At most
+    /// [`MAX_EVENTS_IN_DELIVERY`] events are out at once.
+    async fn consume(self: Arc<Self>) {
+        let permits = Arc::new(tokio::sync::Semaphore::new(MAX_EVENTS_IN_DELIVERY));
+        loop {
+            let batch = tokio::select! {
+                b = self.spool.next_batch(512) => b,
+                _ = self.stop_consumer.notified() => break,
+            };
+            let records = match batch {
+                Ok(r) if r.is_empty() => break,
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::error!(error = %e, "Cannot read the spool; retrying in 1 s");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            for rec in records {
+                let permit = tokio::select! {
+                    p = permits.clone().acquire_owned() => match p {
+                        Ok(p) => p,
+                        Err(_) => return,
+                    },
+                    _ = self.stop_consumer.notified() => return,
+                };
+                let Some(source) = self
+                    .config
+                    .sources
+                    .iter()
+                    .position(|s| source_id(&s.name) == rec.source)
+                else {
+                    tracing::warn!(
+                        seq = rec.seq,
+                        "A spooled event's source is no longer configured; dropping it"
+                    );
+                    self.spool.ack(rec.seq);
+                    continue;
+                };
+                let event: Value = match serde_json::from_slice(&rec.payload) {
+                    Ok(v) => v,
+                    Err(e) => {
+                        tracing::error!(seq = rec.seq, error = %e, "A spooled event is not JSON; dropping it");
+                        self.spool.ack(rec.seq);
+                        continue;
+                    }
+                };
+                let spool = self.spool.clone();
+                let seq = rec.seq;
+                let done: OnDone = Box::new(move || {
+                    spool.ack(seq);
+                    drop(permit);
+                });
+                let dests = &self.config.sources[source].destinations;
+                if self
+                    .dispatch_to(dests, &event, rec.payload, Some(done))
+                    .is_err()
+                {
+                    // Shutting down: what is not acked stays in the spool for the next start.
+                    return;
+                }
+            }
         }
     }
 
@@ -194,25 +310,75 @@ impl Pipeline {
 
     /// Whether new events would be refused for lack of room.
     pub fn is_full(&self) -> bool {
-        self.queued() >= self.max_queued
+        self.spool.is_full()
     }
 
-    /// Hands normalized events from a source on to its destinations.
+    /// Accepts normalized events from a source: drops repeats of a messageId seen within the
+    /// dedup window, and resolves once the rest are in the spool, as durable as the configured
+    /// `durability` promises. Delivery picks them up from there.
     pub async fn submit(&self, source: usize, events: Vec<Value>) -> Result<(), SubmitError> {
-        if self.is_full() {
-            return Err(SubmitError::Overloaded {
-                retry_after: Duration::from_secs(5),
-            });
-        }
-        let dests: &[usize] = match self.config.sources.get(source) {
-            Some(s) => &s.destinations,
-            None => &[],
+        let Some(src) = self.config.sources.get(source) else {
+            return Ok(());
         };
-        for event in &events {
-            let raw = Bytes::from(serde_json::to_vec(event).unwrap_or_default());
-            self.dispatch_to(dests, event, raw, None)?;
+        let now_ms = chrono::Utc::now().timestamp_millis().max(0) as u64;
+        let mut events = events;
+        let mut taken_ids: Vec<String> = Vec::new();
+        if let Some(dedup) = &self.dedup {
+            let ids: Vec<&str> = events
+                .iter()
+                .map(|e| e.get("messageId").and_then(Value::as_str).unwrap_or(""))
+                .collect();
+            let fresh = dedup.check_and_insert(&ids, now_ms);
+            let repeats = fresh.iter().filter(|f| !**f).count();
+            if repeats > 0 {
+                self.duplicates[source].inc_by(repeats as u64);
+                tracing::debug!(source = %src.name, repeats, "Dropped repeated messageIds");
+                let mut keep = fresh.iter();
+                events.retain(|_| *keep.next().unwrap_or(&true));
+            }
+            taken_ids = events
+                .iter()
+                .filter_map(|e| e.get("messageId").and_then(Value::as_str))
+                .map(str::to_string)
+                .collect();
         }
-        Ok(())
+        if events.is_empty() {
+            return Ok(());
+        }
+        let payloads: Vec<Bytes> = events
+            .iter()
+            .map(|e| Bytes::from(serde_json::to_vec(e).unwrap_or_default()))
+            .collect();
+        drop(events);
+        match self
+            .spool
+            .append(source_id(&src.name), now_ms, payloads)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                // Not accepted after all: the client's retry must not count as a repeat.
+                if let Some(dedup) = &self.dedup {
+                    let ids: Vec<&str> = taken_ids.iter().map(String::as_str).collect();
+                    dedup.forget(&ids);
+                }
+                Err(match e {
+                    SpoolError::Full => SubmitError::Overloaded {
+                        retry_after: Duration::from_secs(5),
+                    },
+                    SpoolError::Closed => SubmitError::ShuttingDown,
+                    SpoolError::Io(msg) => {
+                        tracing::error!(error = %msg, "Cannot write to the spool; refusing events with 503");
+                        SubmitError::Storage(msg)
+                    }
+                })
+            }
+        }
+    }
+
+    /// The dedup window in force (zero when off).
+    pub fn dedup_window(&self) -> Duration {
+        self.dedup_window
     }
 
     /// Runs one event through `dest_indexes` and queues its operations. `raw` is the event as
@@ -283,8 +449,15 @@ impl Pipeline {
         Ok(())
     }
 
-    /// Stops taking work, and waits for the dispatchers to send what they hold.
+    /// Stops reading the spool, and waits for the dispatchers to send what they hold. What is
+    /// not delivered stays in the spool; call [`Pipeline::close`] afterwards, even when this
+    /// was cut short by a deadline.
     pub async fn shutdown(&self) {
+        self.stop_consumer.notify_waiters();
+        self.stop_consumer.notify_one();
+        if let Some(c) = self.consumer.lock().await.take() {
+            let _ = c.await;
+        }
         for tx in &self.senders {
             let _ = tx.send(Msg::Close);
         }
@@ -292,6 +465,11 @@ impl Pipeline {
         for t in tasks.drain(..) {
             let _ = t.await;
         }
+    }
+
+    /// Records the acknowledgements so far and closes the spool.
+    pub async fn close(&self) {
+        self.spool.close().await;
     }
 }
 
@@ -475,25 +653,30 @@ impl Dispatcher {
             if self.lanes[i].busy || self.lanes[i].is_empty() {
                 continue;
             }
-            // Ask the pacer before forming a request, so nothing is taken off a lane that
-            // cannot be sent yet.
             if let Some(t) = self.lanes[i].not_before.filter(|t| *t > now) {
                 earliest(Some(t));
                 continue;
             }
-            match self.pacer.try_start(now, self.in_flight) {
-                Ok(()) => {}
+            // Form the request first and ask the pacer only for one that is due: asking spends
+            // a token of the rate limit, which a batch still lingering must not burn.
+            let req = match self.lanes[i].take_due(now, &limits, flush) {
+                Ok(req) => req,
                 Err(t) => {
                     earliest(t);
-                    break;
+                    continue;
                 }
-            }
-            match self.lanes[i].take_due(now, &limits, flush) {
-                Ok(req) => {
+            };
+            match self.pacer.try_start(now, self.in_flight) {
+                Ok(()) => {
                     self.next_lane = (i + 1) % n;
                     self.send(i, req);
                 }
-                Err(t) => earliest(t),
+                Err(t) => {
+                    // Not now: the request goes back to the front of its lane, order intact.
+                    self.lanes[i].ready.push_front(req);
+                    earliest(t);
+                    break;
+                }
             }
         }
         wake
@@ -685,7 +868,10 @@ impl Dispatcher {
         let sub = &dest.subscriptions[op.subscription];
         self.metrics
             .dead_letters
-            .get_or_create(&labels([("destination", dest.name.as_str()), ("reason", reason)]))
+            .get_or_create(&labels([
+                ("destination", dest.name.as_str()),
+                ("reason", reason),
+            ]))
             .inc();
         let event: Value = serde_json::from_slice(&op.event).unwrap_or(Value::Null);
         let operation: Value = serde_json::from_slice(&op.bytes).unwrap_or(Value::Null);
@@ -710,7 +896,9 @@ impl Dispatcher {
         };
         match &self.dead {
             Some(w) => w.write(letter),
-            None => tracing::error!(letter = %serde_json::to_string(&letter).unwrap_or_default(), "Dead letter (no store)"),
+            None => {
+                tracing::error!(letter = %serde_json::to_string(&letter).unwrap_or_default(), "Dead letter (no store)")
+            }
         }
         op.finish();
     }

@@ -96,6 +96,7 @@ impl IngestError {
             IngestError::MethodNotAllowed(_) => "method_not_allowed",
             IngestError::Unavailable(SubmitError::Overloaded { .. }) => "overloaded",
             IngestError::Unavailable(SubmitError::ShuttingDown) => "shutting_down",
+            IngestError::Unavailable(SubmitError::Storage(_)) => "storage_unavailable",
         }
     }
 }
@@ -118,6 +119,9 @@ impl IntoResponse for IngestError {
                 // Whole seconds, at least one: clients cap and floor it, none parse fractions.
                 let secs = retry_after.as_secs_f64().ceil().max(1.0) as u64;
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            }
+            IngestError::Unavailable(_) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
             }
             _ => {}
         }

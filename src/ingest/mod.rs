@@ -283,14 +283,19 @@ async fn handle(
         }
         Route::Ready => {
             allow(method, &[Method::GET, Method::HEAD], READ_METHODS)?;
-            Ok(if state.ready.load(Ordering::SeqCst) {
-                Json(json!({"status": "ready"})).into_response()
+            let status = if !state.ready.load(Ordering::SeqCst) {
+                Some("shutting_down")
+            } else if state.pipeline.is_full() {
+                // The spool is at its limit: ingest answers 503 until delivery drains it.
+                Some("spool_full")
             } else {
-                (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    Json(json!({"status": "shutting_down"})),
-                )
-                    .into_response()
+                None
+            };
+            Ok(match status {
+                None => Json(json!({"status": "ready"})).into_response(),
+                Some(s) => {
+                    (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": s}))).into_response()
+                }
             })
         }
         Route::Metrics => {

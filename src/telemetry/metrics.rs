@@ -48,6 +48,14 @@ pub struct Metrics {
     pub delivery_duration: HistogramFamily,
     /// Operations waiting to be delivered, by `destination`.
     pub queue_depth: Family<Labels, Gauge>,
+    /// Repeated messageIds dropped at ingest, by `source`.
+    pub events_deduplicated: Family<Labels, Counter>,
+    /// Events in the spool not yet delivered or dead-lettered.
+    pub spool_pending_events: Gauge,
+    /// Age of the oldest pending event in the spool, in seconds.
+    pub spool_oldest_age_seconds: Gauge,
+    /// Bytes of the spool's files on disk.
+    pub spool_bytes_on_disk: Gauge,
 }
 
 impl Default for Metrics {
@@ -129,8 +137,36 @@ impl Metrics {
             "Operations waiting to be delivered, by destination",
             queue_depth.clone(),
         );
+        let events_deduplicated = Family::<Labels, Counter>::default();
+        registry.register(
+            "events_deduplicated",
+            "Events dropped at ingest because their messageId was already accepted, by source",
+            events_deduplicated.clone(),
+        );
+        let spool_pending_events = Gauge::default();
+        registry.register(
+            "spool_pending_events",
+            "Events in the spool not yet delivered or dead-lettered",
+            spool_pending_events.clone(),
+        );
+        let spool_oldest_age_seconds = Gauge::default();
+        registry.register(
+            "spool_oldest_age_seconds",
+            "Age of the oldest pending event in the spool, in seconds",
+            spool_oldest_age_seconds.clone(),
+        );
+        let spool_bytes_on_disk = Gauge::default();
+        registry.register(
+            "spool_bytes_on_disk",
+            "Bytes of the spool's files on disk",
+            spool_bytes_on_disk.clone(),
+        );
         Metrics {
             registry,
+            events_deduplicated,
+            spool_pending_events,
+            spool_oldest_age_seconds,
+            spool_bytes_on_disk,
             events_received,
             http_request_duration,
             events_refused,
