@@ -27,11 +27,23 @@ pub enum Command {
     /// Read Segment events (one JSON object per line) on stdin and print, per event, what the
     /// relay would send, as one JSON line in the golden files' format. Sends nothing.
     Preview(PreviewArgs),
+    /// Inspect the spool.
+    #[command(subcommand)]
+    Spool(SpoolCommand),
     /// Check that a running relay answers `GET /healthz` (for container health checks).
     Healthcheck(HealthcheckArgs),
     /// Send a dead-letter file (or any JSONL of Segment events) through the pipeline again,
     /// wait until it is delivered or dead-lettered, and print the counts.
     Replay(ReplayArgs),
+}
+
+/// `spool` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum SpoolCommand {
+    /// Events waiting (in all and per destination), the oldest one's age, bytes on disk and
+    /// dead letters. Reads the spool directly when no relay is running on the data directory,
+    /// else asks the running relay's /metrics.
+    Stats(ConfigArg),
 }
 
 /// `healthcheck` options.
@@ -352,4 +364,147 @@ pub struct ReplaySummary {
     pub completed: u64,
     /// Lines that were not events (or named an unknown destination).
     pub skipped: u64,
+}
+
+/// `spool stats`: prints the spool's figures.
+pub async fn spool_stats(config: &Config, out: &mut impl Write) -> Result<(), String> {
+    use std::collections::BTreeMap;
+    let data_dir = &config.server.data_dir;
+    let dead = dead_letter_counts(&data_dir.join("dead-letters"));
+    let lock = match config.server.durability {
+        crate::config::Durability::Memory => {
+            return spool_stats_from_relay(config, &dead, out).await;
+        }
+        _ => crate::app::lock_data_dir(data_dir),
+    };
+    let Ok(_lock) = lock else {
+        return spool_stats_from_relay(config, &dead, out).await;
+    };
+    let spool = crate::spool::open(
+        &data_dir.join("spool"),
+        config.server.durability,
+        usize::MAX,
+    )
+    .map_err(|e| format!("cannot open the spool: {e}"))?;
+    let stats = spool.stats();
+    // Count the waiting events per source by reading them once (they stay pending).
+    let mut per_source: BTreeMap<u32, u64> = BTreeMap::new();
+    let mut seen = 0;
+    while seen < stats.pending_events {
+        let batch = tokio::time::timeout(std::time::Duration::from_secs(2), spool.next_batch(4096))
+            .await
+            .map_err(|_| "timed out reading the spool".to_string())?
+            .map_err(|e| format!("cannot read the spool: {e}"))?;
+        if batch.is_empty() {
+            break;
+        }
+        seen += batch.len() as u64;
+        for r in batch {
+            *per_source.entry(r.source).or_default() += 1;
+        }
+    }
+    spool.close().await;
+    let now = chrono::Utc::now().timestamp_millis().max(0) as u64;
+    writeln!(out, "spool: {}", data_dir.join("spool").display()).map_err(|e| e.to_string())?;
+    writeln!(out, "events waiting: {}", stats.pending_events).map_err(|e| e.to_string())?;
+    for d in &config.destinations {
+        let waiting: u64 = config
+            .sources
+            .iter()
+            .filter(|s| {
+                s.destinations
+                    .iter()
+                    .any(|&i| config.destinations[i].name == d.name)
+            })
+            .map(|s| {
+                per_source
+                    .get(&crate::delivery::source_id(&s.name))
+                    .copied()
+                    .unwrap_or(0)
+            })
+            .sum();
+        writeln!(out, "  destination {}: {waiting}", d.name).map_err(|e| e.to_string())?;
+    }
+    match stats.oldest_received_ms {
+        Some(t) => writeln!(
+            out,
+            "oldest waiting: {} s ago",
+            now.saturating_sub(t) / 1000
+        ),
+        None => writeln!(out, "oldest waiting: -"),
+    }
+    .map_err(|e| e.to_string())?;
+    writeln!(out, "bytes on disk: {}", stats.bytes_on_disk).map_err(|e| e.to_string())?;
+    if stats.skipped_at_open > 0 {
+        writeln!(out, "damaged records skipped: {}", stats.skipped_at_open)
+            .map_err(|e| e.to_string())?;
+    }
+    print_dead(&dead, out)
+}
+
+fn dead_letter_counts(dir: &std::path::Path) -> Vec<(String, usize)> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let path = e.path();
+            if path.extension().is_some_and(|x| x == "jsonl") {
+                let n = std::fs::read_to_string(&path)
+                    .map(|t| t.lines().filter(|l| !l.trim().is_empty()).count())
+                    .unwrap_or(0);
+                let name = path
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                out.push((name, n));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn print_dead(dead: &[(String, usize)], out: &mut impl Write) -> Result<(), String> {
+    let total: usize = dead.iter().map(|(_, n)| n).sum();
+    writeln!(out, "dead letters: {total}").map_err(|e| e.to_string())?;
+    for (d, n) in dead {
+        writeln!(out, "  destination {d}: {n}").map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// A relay is running on the data directory: its /metrics has the live figures.
+async fn spool_stats_from_relay(
+    config: &Config,
+    dead: &[(String, usize)],
+    out: &mut impl Write,
+) -> Result<(), String> {
+    let mut addr = config.listen;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let text = reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .map_err(|e| format!("the spool is in use but the relay at {addr} does not answer: {e}"))?
+        .text()
+        .await
+        .map_err(|e| e.to_string())?;
+    writeln!(out, "from the running relay at {addr}:").map_err(|e| e.to_string())?;
+    for line in text.lines() {
+        let shown = [
+            ("cio_relay_spool_pending_events", "events waiting"),
+            ("cio_relay_spool_oldest_age_seconds", "oldest waiting (s)"),
+            ("cio_relay_spool_bytes_on_disk", "bytes on disk"),
+        ];
+        for (metric, label) in shown {
+            if let Some(v) = line.strip_prefix(metric).and_then(|r| r.strip_prefix(' ')) {
+                writeln!(out, "{label}: {v}").map_err(|e| e.to_string())?;
+            }
+        }
+        if let Some(rest) = line.strip_prefix("cio_relay_queue_depth{destination=\"") {
+            if let Some((dest, v)) = rest.split_once("\"} ") {
+                writeln!(out, "  operations queued for {dest}: {v}").map_err(|e| e.to_string())?;
+            }
+        }
+    }
+    print_dead(dead, out)
 }

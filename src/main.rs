@@ -30,6 +30,11 @@ fn main() -> ExitCode {
             );
             Ok(())
         }),
+        Command::Spool(cli::SpoolCommand::Stats(arg)) => load(arg).and_then(|config| {
+            block_on(&config, async {
+                cli::spool_stats(&config, &mut std::io::stdout().lock()).await
+            })
+        }),
         Command::Healthcheck(args) => cli::healthcheck(args).map_err(fail),
         Command::Serve(arg) => load(arg).and_then(|config| block_on(&config, cli::serve(config.clone()))),
     };
