@@ -28,6 +28,8 @@ use siphasher::sip::SipHasher13;
 use super::{lock, SpoolError};
 
 const FLUSH_EVERY: Duration = Duration::from_millis(100);
+/// Most changes kept for writing while the disk refuses them (~100 MB).
+const MAX_UNWRITTEN: usize = 4 << 20;
 const KEY_FILE: &str = "key";
 const IDS_EXT: &str = "ids";
 const SEEN: u8 = 0;
@@ -330,10 +332,18 @@ impl Inner {
                 .open(&path)
                 .and_then(|mut f| f.write_all(&bytes).and_then(|()| f.sync_data()));
             if let Err(e) = res {
-                // Put back what was not written, to try again.
-                lock(&self.state)
-                    .unwritten
-                    .extend_from_slice(&changes[written..]);
+                // Put back what was not written, to try again, within bounds.
+                let mut st = lock(&self.state);
+                let room = MAX_UNWRITTEN.saturating_sub(st.unwritten.len());
+                let rest = &changes[written..];
+                if rest.len() > room {
+                    tracing::warn!(
+                        dropped = rest.len() - room,
+                        "dedup: too many ids wait to be written; some will not survive a restart"
+                    );
+                }
+                st.unwritten
+                    .extend_from_slice(&rest[..rest.len().min(room)]);
                 return Err(e);
             }
             written += group.len();

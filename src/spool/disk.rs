@@ -494,10 +494,12 @@ impl Writer {
         self.sync()?;
         let base = self.next_seq;
         let path = self.inner.path(&format::segment_name(base));
+        // No segment can have this name but the leftover of a roll that failed: start over.
         let file = OpenOptions::new()
             .read(true)
             .write(true)
-            .create_new(true)
+            .create(true)
+            .truncate(true)
             .open(&path)?;
         file.write_all_at(&format::segment_header(), 0)?;
         file.sync_all()?;
@@ -854,7 +856,7 @@ fn recover(dir: &Path, options: &SpoolOptions) -> Result<Recovered, SpoolError> 
             scan.valid_end as u64
         };
         for (head, _) in &scan.records {
-            if checkpoint.as_ref().map_or(true, |c| c.is_pending(head.seq)) {
+            if checkpoint.as_ref().is_none_or(|c| c.is_pending(head.seq)) {
                 pending.push(head.seq, head.seq + 1, head.received_ms);
             }
         }

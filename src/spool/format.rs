@@ -157,7 +157,7 @@ pub(crate) fn resync(b: &[u8], from: usize, after: Option<u64>) -> Option<usize>
         // Cheap checks first: a plausible length and a seq in order, then the CRC.
         let len = u32_at(b, at + 4) as usize;
         let seq = u64_at(b, at + 8);
-        let in_order = after.map_or(true, |a| seq > a && seq - a < 1 << 40);
+        let in_order = after.is_none_or(|a| seq > a && seq - a < 1 << 40);
         if len <= MAX_PAYLOAD && at + RECORD_HEADER + len <= b.len() && in_order {
             if let Decoded::Record(_) = decode(&b[at..]) {
                 return Some(at);
@@ -207,7 +207,7 @@ pub(crate) fn scan(b: &[u8], after: Option<u64>) -> Scan {
     }
     while at < b.len() {
         match decode(&b[at..]) {
-            Decoded::Record(head) if last.map_or(true, |l| head.seq > l) => {
+            Decoded::Record(head) if last.is_none_or(|l| head.seq > l) => {
                 if at != s.valid_end {
                     s.skipped_regions.push((s.valid_end, at));
                 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
+use super::format::Decoded;
 use super::*;
 
 fn event(i: u64) -> Bytes {
@@ -227,7 +228,7 @@ async fn acked_segments_are_deleted_and_seqs_never_reused() {
         let spool = open_disk(dir.path(), Durability::Sync, 1_000);
         for _ in 0..5 {
             let r = spool.append(1, 1, events(0, 10)).await.expect("append");
-            assert!(last.map_or(true, |l| r.start > l), "round {round}");
+            assert!(last.is_none_or(|l| r.start > l), "round {round}");
             last = Some(r.end - 1);
         }
         let before = spool.stats().bytes_on_disk;
@@ -546,4 +547,58 @@ mod dedup {
         assert_eq!(check(&d, &["x"], 2_000), vec![true]);
         d.close();
     }
+}
+
+#[tokio::test]
+async fn damage_found_while_running_is_skipped() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let spool = open(dir.path(), Durability::Sync, 1_000).expect("open");
+    let r = spool.append(1, 1, events(0, 5)).await.expect("append");
+    // The disk changes under the spool: the third record's payload.
+    let seg = segment_files(dir.path()).pop().expect("a segment");
+    let mut b = std::fs::read(&seg).expect("read");
+    let Decoded::Record(head) = format::decode(&b[format::SEGMENT_HEADER..]) else {
+        panic!("a record")
+    };
+    b[format::SEGMENT_HEADER + 2 * head.total + 40] ^= 0x01;
+    std::fs::write(&seg, &b).expect("write");
+
+    let got = read(&*spool, 4).await;
+    let seqs: Vec<u64> = got.iter().map(|r| r.seq).collect();
+    let s = r.start;
+    assert_eq!(seqs, vec![s, s + 1, s + 3, s + 4]);
+    assert_eq!(
+        spool.stats().pending_events,
+        4,
+        "the lost record is no longer pending"
+    );
+    spool.close().await;
+}
+
+#[tokio::test]
+async fn a_dropped_read_loses_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let spool = open(dir.path(), Durability::Sync, 1_000).expect("open");
+    let mut expected = Vec::new();
+    for i in 0..20 {
+        expected.extend(
+            spool
+                .append(1, 1, events(i * 50, 50))
+                .await
+                .expect("append"),
+        );
+    }
+    // Reads given up at various points: what they did not return is not lost.
+    let mut seqs = Vec::new();
+    for i in 0..40 {
+        let read = spool.next_batch(7);
+        if let Ok(batch) = tokio::time::timeout(Duration::from_micros(i * 20), read).await {
+            seqs.extend(batch.expect("read").iter().map(|r| r.seq));
+        }
+    }
+    let rest = expected.len() - seqs.len();
+    seqs.extend(read(&*spool, rest).await.iter().map(|r| r.seq));
+    assert_eq!(seqs, expected);
+    assert!(nothing_to_read(&*spool).await);
+    spool.close().await;
 }
