@@ -1,6 +1,7 @@
 //! The one integration test binary: `cargo test --test api`.
 
 mod check;
+mod delivery;
 mod fake_cio;
 mod golden;
 mod helpers;
