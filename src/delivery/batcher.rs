@@ -97,6 +97,41 @@ fn kind_of(op: &Envelope) -> Kind {
     op.kind
 }
 
+/// Moves the leading batchable operations of `queue` (another lane's) into `req`, a batch,
+/// while they fit its operation count (the smallest `batch_size` aboard) and byte limit.
+/// Returns how many it took and whether `req` is now full.
+pub fn top_up(req: &mut Request, queue: &mut VecDeque<Envelope>, limits: &Limits) -> (usize, bool) {
+    let mut limit = req
+        .ops
+        .iter()
+        .map(|o| o.batch_size.max(1))
+        .min()
+        .unwrap_or(usize::MAX);
+    let mut bytes = ENVELOPE_BYTES
+        + req.ops.iter().map(|o| o.bytes.len()).sum::<usize>()
+        + req.ops.len().saturating_sub(1);
+    let mut taken = 0;
+    while let Some(op) = queue.front() {
+        if req.ops.len() >= limit {
+            return (taken, true);
+        }
+        if kind_of(op) != Kind::Batch {
+            // This lane's next operation is sent on its own: take nothing past it.
+            break;
+        }
+        let new_limit = limit.min(op.batch_size.max(1));
+        let new_bytes = bytes + op.bytes.len() + 1;
+        if req.ops.len() >= new_limit || new_bytes > limits.max_batch_bytes {
+            return (taken, true);
+        }
+        limit = new_limit;
+        bytes = new_bytes;
+        req.ops.extend(queue.pop_front());
+        taken += 1;
+    }
+    (taken, req.ops.len() >= limit)
+}
+
 /// Forms the next request from the front of `queue`, or says when it will be due.
 pub fn form(
     queue: &mut VecDeque<Envelope>,
@@ -151,4 +186,77 @@ pub fn form(
         ops,
         attempts: 0,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn op(kind: Kind, size: usize, batch_size: usize) -> Envelope {
+        Envelope {
+            kind,
+            bytes: Bytes::from(vec![b'x'; size]),
+            key: 0,
+            subscription: 0,
+            batch_size,
+            event: Bytes::new(),
+            queued_at: Instant::now(),
+            ticket: None,
+        }
+    }
+
+    fn batch(n: usize) -> Request {
+        Request {
+            kind: Kind::Batch,
+            ops: (0..n).map(|_| op(Kind::Batch, 10, 50)).collect(),
+            attempts: 0,
+        }
+    }
+
+    const LIMITS: Limits = Limits {
+        max_batch_bytes: 500_000,
+        linger: Duration::from_millis(200),
+    };
+
+    #[test]
+    fn top_up_fills_to_the_batch_size_and_keeps_the_rest_queued() {
+        let mut req = batch(30);
+        let mut other: VecDeque<Envelope> = (0..40).map(|_| op(Kind::Batch, 10, 50)).collect();
+        assert_eq!(top_up(&mut req, &mut other, &LIMITS), (20, true));
+        assert_eq!(req.ops.len(), 50);
+        assert_eq!(other.len(), 20);
+        // Full: nothing more is taken.
+        assert_eq!(top_up(&mut req, &mut other, &LIMITS), (0, true));
+    }
+
+    #[test]
+    fn top_up_stops_at_an_operation_sent_on_its_own() {
+        let mut req = batch(5);
+        let mut other: VecDeque<Envelope> = [
+            op(Kind::Batch, 10, 50),
+            op(Kind::Entity, 10, 50),
+            op(Kind::Batch, 10, 50),
+        ]
+        .into();
+        assert_eq!(top_up(&mut req, &mut other, &LIMITS), (1, false));
+        assert_eq!(other.len(), 2);
+        assert_eq!(other[0].kind, Kind::Entity);
+    }
+
+    #[test]
+    fn top_up_respects_the_smallest_batch_size_and_the_byte_limit() {
+        let mut req = batch(3);
+        let mut other: VecDeque<Envelope> = (0..5).map(|_| op(Kind::Batch, 10, 4)).collect();
+        assert_eq!(top_up(&mut req, &mut other, &LIMITS), (1, true));
+        assert_eq!(req.ops.len(), 4);
+
+        let limits = Limits {
+            max_batch_bytes: 100,
+            ..LIMITS
+        };
+        let mut req = batch(3); // 12 + 3 * 10 + 2 = 44 bytes
+        let mut other: VecDeque<Envelope> = (0..5).map(|_| op(Kind::Batch, 20, 50)).collect();
+        assert_eq!(top_up(&mut req, &mut other, &limits), (2, true));
+        assert_eq!(req.body().len(), 86);
+    }
 }

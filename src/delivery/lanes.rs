@@ -35,6 +35,11 @@ pub fn identity_hash(body: &Value) -> u64 {
 
 /// One lane: operations not yet formed into a request, and formed requests waiting to be sent
 /// (a retried request goes back to the front).
+///
+/// A batch formed on one lane may be topped up with the leading operations of other idle
+/// lanes, so that batches fill up however many lanes the traffic is spread over. Those lanes
+/// are then held: nothing more of theirs is sent until every operation they lent is delivered
+/// or dead-lettered, through whatever retries and splits the borrowing request goes through.
 #[derive(Default)]
 pub struct Lane {
     pub queue: VecDeque<Envelope>,
@@ -43,6 +48,8 @@ pub struct Lane {
     pub busy: bool,
     /// Do not send before this instant (retry backoff).
     pub not_before: Option<Instant>,
+    /// Operations of this lane inside another lane's request, not yet settled.
+    pub holds: usize,
 }
 
 impl Lane {
@@ -56,6 +63,16 @@ impl Lane {
         self.queue.is_empty() && self.ready.is_empty()
     }
 
+    /// Whether the lane may start sending its queue now: nothing of it in flight, held,
+    /// waiting to be retried or backing off, and something queued.
+    pub fn is_idle(&self, now: Instant) -> bool {
+        !self.busy
+            && self.holds == 0
+            && self.ready.is_empty()
+            && self.not_before.is_none_or(|t| t <= now)
+            && !self.queue.is_empty()
+    }
+
     /// The next request to send, if one is due: a formed request first, else a new one from the
     /// queue when it is full or its oldest operation has waited `linger` (or `flush` is set).
     /// Returns the instant at which the lane next becomes due when it is not due now.
@@ -65,7 +82,7 @@ impl Lane {
         limits: &batcher::Limits,
         flush: bool,
     ) -> Result<Request, Option<Instant>> {
-        if self.busy || self.is_empty() {
+        if self.busy || self.holds > 0 || self.is_empty() {
             return Err(None);
         }
         if let Some(t) = self.not_before {

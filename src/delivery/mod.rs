@@ -648,24 +648,44 @@ impl Dispatcher {
             }
         };
         let n = self.lanes.len();
+        // Operations queued on lanes free to send: when together they fill a batch, no batch
+        // needs to linger.
+        let mut pool: usize = self
+            .lanes
+            .iter()
+            .filter(|l| l.is_idle(now))
+            .map(|l| l.queue.len())
+            .sum();
         for step in 0..n {
             let i = (self.next_lane + step) % n;
-            if self.lanes[i].busy || self.lanes[i].is_empty() {
+            if self.lanes[i].busy || self.lanes[i].holds > 0 || self.lanes[i].is_empty() {
                 continue;
             }
             if let Some(t) = self.lanes[i].not_before.filter(|t| *t > now) {
                 earliest(Some(t));
                 continue;
             }
+            // A formed request (a retry, a split half) goes as it is; a new batch is topped up
+            // from other idle lanes.
+            let fresh = self.lanes[i].ready.is_empty();
+            let pool_full = self.lanes[i]
+                .queue
+                .front()
+                .is_some_and(|h| h.kind == Kind::Batch && pool >= h.batch_size);
             // Form the request first and ask the pacer only for one that is due: asking spends
             // a token of the rate limit, which a batch still lingering must not burn.
-            let req = match self.lanes[i].take_due(now, &limits, flush) {
+            let due = flush || (fresh && pool_full);
+            let mut req = match self.lanes[i].take_due(now, &limits, due) {
                 Ok(req) => req,
                 Err(t) => {
                     earliest(t);
                     continue;
                 }
             };
+            if fresh && req.kind == Kind::Batch {
+                self.top_up(i, &mut req, now, &limits);
+            }
+            pool = pool.saturating_sub(req.ops.len());
             match self.pacer.try_start(now, self.in_flight) {
                 Ok(()) => {
                     self.next_lane = (i + 1) % n;
@@ -680,6 +700,42 @@ impl Dispatcher {
             }
         }
         wake
+    }
+
+    /// Fills a new batch of lane `home` with the leading operations of other idle lanes,
+    /// which stay held until those operations are settled.
+    fn top_up(&mut self, home: usize, req: &mut Request, now: Instant, limits: &Limits) {
+        let n = self.lanes.len();
+        for step in 1..n {
+            let j = (home + step) % n;
+            if !self.lanes[j].is_idle(now) {
+                continue;
+            }
+            let (taken, full) = batcher::top_up(req, &mut self.lanes[j].queue, limits);
+            self.lanes[j].holds += taken;
+            if full {
+                break;
+            }
+        }
+    }
+
+    /// The lanes that lent the operations of a request sent from lane `home` (one entry per
+    /// operation).
+    fn lenders(&self, home: usize, request: &Request) -> Vec<usize> {
+        let n = self.lanes.len() as u64;
+        request
+            .ops
+            .iter()
+            .map(|op| (op.key % n) as usize)
+            .filter(|&l| l != home)
+            .collect()
+    }
+
+    /// The operations lent by these lanes are settled: release them.
+    fn release(&mut self, lenders: &[usize]) {
+        for &l in lenders {
+            self.lanes[l].holds -= 1;
+        }
     }
 
     fn send(&mut self, lane: usize, request: Request) {
@@ -740,6 +796,8 @@ impl Dispatcher {
         } = done;
         self.in_flight -= 1;
         self.lanes[lane].busy = false;
+        // Released once the request's operations are settled; a retry or a split keeps them.
+        let lenders = self.lenders(lane, &request);
         let dest_name = self.dest().name.clone();
         let status_label = match &result {
             Ok(r) => r.status.to_string(),
@@ -768,6 +826,7 @@ impl Dispatcher {
                 for op in request.ops {
                     self.delivered(op);
                 }
+                self.release(&lenders);
             }
             RetryAction::Partial(items) => {
                 self.pacer.succeeded();
@@ -791,6 +850,7 @@ impl Dispatcher {
                         None => self.delivered(op),
                     }
                 }
+                self.release(&lenders);
             }
             RetryAction::Split { status, body } => {
                 tracing::warn!(destination = %dest_name, status, operations = request.ops.len(), "Batch refused as a whole; splitting it to isolate the bad operations");
@@ -808,6 +868,7 @@ impl Dispatcher {
                 for op in request.ops {
                     self.dead_letter(op, "refused", status, response.clone());
                 }
+                self.release(&lenders);
             }
             RetryAction::Retry {
                 after,
@@ -827,6 +888,7 @@ impl Dispatcher {
                             json!({ "message": reason }),
                         );
                     }
+                    self.release(&lenders);
                     return;
                 }
                 let d = &self.dest().delivery;
