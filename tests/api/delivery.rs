@@ -953,38 +953,68 @@ async fn wrong_credentials_are_dead_lettered_not_retried() {
     }
 }
 
+/// Batch requests' sizes, and the average operations per request.
+fn batch_sizes(fake: &FakeCio, ops: usize) -> (Vec<usize>, f64) {
+    let records = fake.requests();
+    assert!(records.iter().all(|r| r.path == "/api/v2/batch"));
+    let sizes: Vec<usize> = records.iter().map(|r| r.ops().len()).collect();
+    let average = ops as f64 / sizes.len() as f64;
+    assert!(
+        sizes.iter().all(|&n| n <= 50),
+        "the presets' batch_size is 50: {sizes:?}"
+    );
+    (sizes, average)
+}
+
+/// The relay's own delivery defaults: 16 requests in flight, so 16 lanes, and 200 ms linger.
+fn default_delivery() -> Tuning {
+    Tuning {
+        linger_ms: 200,
+        max_in_flight: 16,
+        ..Tuning::default()
+    }
+}
+
 #[tokio::test]
 async fn a_burst_of_track_events_travels_in_full_batches() {
     let fake = FakeCio::start().await;
-    // Batches are formed per lane (one lane per request in flight): four lanes here.
-    let relay = spawn_relay(
-        &fake,
-        Tuning {
-            linger_ms: 200,
-            max_in_flight: 4,
-            ..Tuning::default()
-        },
-    )
-    .await;
+    let relay = spawn_relay(&fake, default_delivery()).await;
     let events = rounds("burst", 200, 5);
     assert_eq!(events.len(), 1000);
     relay.send(&events).await;
     relay.settle(&fake).await;
 
     assert_delivered_once(&fake.received_ops(), &ids(&events));
-    let records = fake.requests();
-    assert!(records.iter().all(|r| r.path == "/api/v2/batch"));
-    let sizes: Vec<usize> = records.iter().map(|r| r.ops().len()).collect();
-    let average = 1000.0 / sizes.len() as f64;
-    eprintln!(
-        "{} batch requests for 1000 operations, {average:.1} per request: {sizes:?}",
-        sizes.len()
-    );
+    let (sizes, average) = batch_sizes(&fake, events.len());
     assert!(
-        sizes.iter().all(|&n| n <= 50),
-        "the presets' batch_size is 50"
+        average >= 40.0,
+        "{average:.1} operations per request: {sizes:?}"
     );
-    assert!(average >= 40.0, "{average:.1} operations per request");
+}
+
+#[tokio::test]
+async fn sustained_traffic_spread_over_many_people_travels_in_full_batches() {
+    // 500 events a second for 2 s, 400 people, each request taking ~50 ms: every lane gets a
+    // few operations per linger, so only batches drawing on every lane come out full.
+    let fake = FakeCio::start().await;
+    fake.set_latency(Duration::from_millis(40), Duration::from_millis(60));
+    let relay = spawn_relay(&fake, default_delivery()).await;
+    let events = rounds("steady", 400, 2);
+    let mut ticks = tokio::time::interval(Duration::from_millis(100));
+    for chunk in events.chunks(50) {
+        ticks.tick().await;
+        relay.send(chunk).await;
+    }
+    relay.settle(&fake).await;
+
+    let delivered = fake.received_ops();
+    assert_delivered_once(&delivered, &ids(&events));
+    assert_per_person_order(&delivered);
+    let (sizes, average) = batch_sizes(&fake, events.len());
+    assert!(
+        average >= 40.0,
+        "{average:.1} operations per request: {sizes:?}"
+    );
 }
 
 // ------------------------------------------------------------------ shutdown
