@@ -2,6 +2,7 @@
 
 mod check;
 mod delivery;
+mod durability;
 mod fake_cio;
 mod golden;
 mod helpers;
