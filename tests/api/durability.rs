@@ -720,7 +720,8 @@ async fn outage_with_a_kill_in_the_middle_loses_nothing_acknowledged() {
 
 /// With room for 200 events and Customer.io failing everything, the relay fills up and answers
 /// 503 with `Retry-After`, and `/readyz` turns 503; once Customer.io recovers the spool drains,
-/// `/readyz` is 200 again, new events are accepted, and everything acknowledged is delivered.
+/// `/readyz` is 200 again, new events are accepted (the refused batch too, when the client sends
+/// it again), and everything acknowledged is delivered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_spool_answers_503_then_recovers_when_customerio_does() {
     const WINDOW: Duration = Duration::from_secs(8);
@@ -740,7 +741,7 @@ async fn full_spool_answers_503_then_recovers_when_customerio_does() {
     let mut acked = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut batch_no = 0;
-    let (retry_after, body) = loop {
+    let (retry_after, body, refused_batch) = loop {
         assert!(
             Instant::now() < deadline,
             "the relay never refused after {} events were acknowledged",
@@ -759,7 +760,7 @@ async fn full_spool_answers_503_then_recovers_when_customerio_does() {
                 status: 503,
                 retry_after,
                 body,
-            } => break (retry_after, body),
+            } => break (retry_after, body, batch),
             other => panic!("unexpected answer while filling the spool: {other:?}"),
         }
     };
@@ -796,6 +797,20 @@ async fn full_spool_answers_503_then_recovers_when_customerio_does() {
     let more = events("full-after", 50);
     target.must_accept(&more).await;
     acked.extend(ids_of(&more));
+    // The client's retry of the refused batch: its messageIds were not taken, so it must not
+    // be dropped as a repeat. It may meet a spool still above its limit (the batch just taken
+    // may have filled it again): retry, as a client honouring Retry-After would.
+    let deadline = Instant::now() + DELIVERY_DEADLINE;
+    loop {
+        match target.post_batch(&refused_batch).await {
+            Posted::Accepted => break,
+            Posted::Refused { status: 503, .. } if Instant::now() < deadline => {
+                tokio::time::sleep(POLL).await
+            }
+            other => panic!("the refused batch, sent again, was not accepted: {other:?}"),
+        }
+    }
+    acked.extend(ids_of(&refused_batch));
 
     let counts = wait_delivered(&fake, &acked, &relay).await;
     eprintln!(
@@ -859,6 +874,9 @@ enum Damage {
     TruncateTail,
     /// Bytes overwritten inside one record in the middle of the file.
     OverwriteMiddle,
+    /// The length field of a record in the middle made longer, so that it runs into the next
+    /// record: reading on from there needs to find the next record by itself.
+    LengthInMiddle,
 }
 
 /// Accepts 60 events with Customer.io down, kills the relay, damages the newest spool segment,
@@ -904,6 +922,14 @@ async fn damaged_spool_scenario(damage: Damage) {
             let mid = r.payload.start + r.payload.len() / 2;
             assert!(r.start < mid && mid + 8 <= r.payload.end);
             bytes[mid..mid + 8].fill(0xFF);
+            fs::write(&segment, &bytes).expect("rewrite the segment");
+            k
+        }
+        Damage::LengthInMiddle => {
+            let k = N / 2;
+            let at = records[k].start + 4;
+            let len = u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
+            bytes[at..at + 4].copy_from_slice(&(len + 50).to_le_bytes());
             fs::write(&segment, &bytes).expect("rewrite the segment");
             k
         }
@@ -953,6 +979,11 @@ async fn truncated_spool_segment_is_recovered_at_start() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn overwritten_spool_record_costs_only_itself() {
     damaged_spool_scenario(Damage::OverwriteMiddle).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spool_record_with_a_wrong_length_costs_only_itself() {
+    damaged_spool_scenario(Damage::LengthInMiddle).await;
 }
 
 // ------------------------------------------------------------------ 5. durability modes
