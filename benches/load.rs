@@ -35,6 +35,7 @@ struct Opts {
     events: usize,
     rps: u64,
     durability: String,
+    spool_max: usize,
 }
 
 fn parse_args() -> Opts {
@@ -45,6 +46,7 @@ fn parse_args() -> Opts {
         events: 100,
         rps: 5000,
         durability: "sync".into(),
+        spool_max: 100_000,
     };
     let mut args = std::env::args().skip(1).filter(|a| a != "--bench");
     while let Some(a) = args.next() {
@@ -56,6 +58,7 @@ fn parse_args() -> Opts {
             "--events" => o.events = val().parse().unwrap_or(o.events),
             "--rps" => o.rps = val().parse().unwrap_or(o.rps),
             "--durability" => o.durability = val(),
+            "--spool-max" => o.spool_max = val().parse().unwrap_or(o.spool_max),
             other => eprintln!("ignoring argument {other}"),
         }
     }
@@ -135,13 +138,20 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
-fn start_relay(fake: SocketAddr, port: u16, durability: &str, dir: &std::path::Path) -> Child {
+fn start_relay(
+    fake: SocketAddr,
+    port: u16,
+    durability: &str,
+    spool_max: usize,
+    dir: &std::path::Path,
+) -> Child {
     let config = format!(
         r#"[server]
 listen = "127.0.0.1:{port}"
 log_level = "warn"
 data_dir = "{data}"
 durability = "{durability}"
+spool_max_events = {spool_max}
 
 [[sources]]
 name = "load"
@@ -164,6 +174,17 @@ base_url = "http://{fake}"
         .stderr(Stdio::inherit())
         .spawn()
         .expect("start the relay")
+}
+
+/// CPU seconds (user + system) a process has used so far (Linux `/proc/<pid>/stat`).
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which is in parentheses and may hold spaces).
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
 }
 
 /// Peak resident memory of a process, in MiB (Linux `VmHWM`).
@@ -275,6 +296,8 @@ async fn drive(opts: &Opts, relay: SocketAddr) -> Results {
         .into_inner()
 }
 
+/// Sends one request; on a 503 waits as real clients do (a short pause here, so the
+/// benchmark measures the relay's sustained rate rather than a storm of refusals).
 async fn send(client: &reqwest::Client, url: &str, body: String) -> bool {
     match client
         .post(url)
@@ -284,8 +307,12 @@ async fn send(client: &reqwest::Client, url: &str, body: String) -> bool {
         .send()
         .await
     {
-        Ok(r) => r.status().is_success(),
-        Err(_) => false,
+        Ok(r) if r.status().is_success() => true,
+        Ok(r) if r.status().as_u16() == 503 => {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            false
+        }
+        _ => false,
     }
 }
 
@@ -307,7 +334,7 @@ fn main() {
         let dir = tempfile::tempdir().expect("tempdir");
         let (fake, stats) = start_fake().await;
         let port = free_port();
-        let mut relay = start_relay(fake, port, &opts.durability, dir.path());
+        let mut relay = start_relay(fake, port, &opts.durability, opts.spool_max, dir.path());
         let relay_addr: SocketAddr = ([127, 0, 0, 1], port).into();
         let client = reqwest::Client::new();
         let ready_by = Instant::now() + Duration::from_secs(30);
@@ -325,8 +352,11 @@ fn main() {
             opts.scenario, opts.seconds, opts.connections, opts.events, opts.rps, opts.durability
         );
         let started = Instant::now();
+        let cpu_before = cpu_seconds(relay.id()).unwrap_or(0.0);
         let r = drive(&opts, relay_addr).await;
+        let cpu_during = cpu_seconds(relay.id()).unwrap_or(0.0) - cpu_before;
         let elapsed = started.elapsed().as_secs_f64();
+        let delivered_during_load = stats.ops.load(Ordering::Relaxed);
         // Let delivery catch up (bounded), then read what the fake received.
         let expected_ops = r.events;
         let drain_by = Instant::now() + Duration::from_secs(60);
@@ -336,6 +366,10 @@ fn main() {
         let drained_after = started.elapsed().as_secs_f64() - elapsed;
         let h = &r.latency;
         println!("accepted: {} events in {} requests ({} failed requests)", r.events, r.ok_requests, r.failed_requests);
+        println!(
+            "end to end: {:.0} operations/s delivered to the fake while the load ran",
+            delivered_during_load as f64 / elapsed
+        );
         println!("throughput: {:.0} events/s, {:.0} requests/s", r.events as f64 / elapsed, r.ok_requests as f64 / elapsed);
         println!(
             "latency: p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms",
@@ -352,6 +386,11 @@ fn main() {
             stats.requests.load(Ordering::Relaxed),
             stats.batch_ops.load(Ordering::Relaxed) as f64 / batches as f64,
             drained_after
+        );
+        println!(
+            "relay CPU while loaded: {:.2} cores ({:.1} us per delivered operation)",
+            cpu_during / elapsed,
+            cpu_during * 1e6 / delivered_during_load.max(1) as f64
         );
         match peak_rss_mib(relay.id()) {
             Some(mb) => println!("relay peak RSS: {mb:.1} MiB"),

@@ -226,53 +226,12 @@ fn is_date_like(s: &str) -> bool {
     )
 }
 
-/// Formats a JSON number the way JavaScript's `String(n)` does: integers without a fraction,
-/// shortest round-trip digits, exponent form from 1e21 up and below 1e-6.
+/// Formats a JSON number the way JavaScript's `String(n)` does (shared with templates).
+/// Integers beyond 2^53 come out as JavaScript would print the double it reads them as.
 pub fn js_number(n: &serde_json::Number) -> String {
-    if let Some(i) = n.as_i64() {
-        return i.to_string();
-    }
-    if let Some(u) = n.as_u64() {
-        return js_f64(u as f64);
-    }
-    js_f64(n.as_f64().unwrap_or(f64::NAN))
-}
-
-/// JavaScript's `Number.prototype.toString()` for an `f64`.
-pub fn js_f64(x: f64) -> String {
-    if x.is_nan() {
-        return "NaN".into();
-    }
-    if x.is_infinite() {
-        return if x > 0.0 { "Infinity" } else { "-Infinity" }.into();
-    }
-    if x == 0.0 {
-        return "0".into();
-    }
-    // Rust's `{:e}` gives the shortest round-trip digits: "d.ddde±x".
-    let sci = format!("{:e}", x.abs());
-    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
-    let k = digits.len() as i32;
-    let n = exp + 1; // position of the decimal point relative to the digits
-    let sign = if x < 0.0 { "-" } else { "" };
-    let body = if k <= n && n <= 21 {
-        format!("{digits}{}", "0".repeat((n - k) as usize))
-    } else if 0 < n && n <= 21 {
-        format!("{}.{}", &digits[..n as usize], &digits[n as usize..])
-    } else if -6 < n && n <= 0 {
-        format!("0.{}{digits}", "0".repeat((-n) as usize))
-    } else {
-        let e = n - 1;
-        let esign = if e < 0 { '-' } else { '+' };
-        if k == 1 {
-            format!("{digits}e{esign}{}", e.abs())
-        } else {
-            format!("{}.{}e{esign}{}", &digits[..1], &digits[1..], e.abs())
-        }
-    };
-    format!("{sign}{body}")
+    let mut out = String::new();
+    crate::mapping::template::push_js_number(&mut out, n);
+    out
 }
 
 #[cfg(test)]
@@ -283,14 +242,15 @@ mod tests {
 
     #[test]
     fn js_numbers_print_like_javascript() {
-        assert_eq!(js_f64(42.0), "42");
-        assert_eq!(js_f64(1.5), "1.5");
-        assert_eq!(js_f64(1.5e21), "1.5e+21");
-        assert_eq!(js_f64(1e21), "1e+21");
-        assert_eq!(js_f64(123456789012345680000.0), "123456789012345680000");
-        assert_eq!(js_f64(0.000001), "0.000001");
-        assert_eq!(js_f64(0.0000001), "1e-7");
-        assert_eq!(js_f64(-0.5), "-0.5");
+        let f = |x: f64| js_number(&serde_json::Number::from_f64(x).unwrap());
+        assert_eq!(f(42.0), "42");
+        assert_eq!(f(1.5), "1.5");
+        assert_eq!(f(1.5e21), "1.5e+21");
+        assert_eq!(f(1e21), "1e+21");
+        assert_eq!(f(123456789012345680000.0), "123456789012345680000");
+        assert_eq!(f(0.000001), "0.000001");
+        assert_eq!(f(0.0000001), "1e-7");
+        assert_eq!(f(-0.5), "-0.5");
         assert_eq!(js_number(&serde_json::Number::from(12345)), "12345");
     }
 

@@ -100,10 +100,47 @@ pub fn timestamp_number(v: &Value) -> Option<Value> {
 
 /// Rules 2–4 of [`convert_timestamp`] for a string: `Some(seconds)` when it becomes a number.
 fn lenient_seconds(s: &str) -> Option<i64> {
+    if let Some(seconds) = canonical_utc_seconds(s) {
+        return Some(seconds);
+    }
     if is_decimal_digits(s) {
         return None;
     }
     lenient_ms(s).map(|ms| ms.div_euclid(1000))
+}
+
+/// The fast path for what Segment itself sends: `YYYY-MM-DDTHH:MM:SS[.fff]Z` with a day that
+/// exists in every month (01–28), an hour below 24 and a year from 1970. For exactly these
+/// strings JavaScript's `Date` parser and the strict ISO rule agree, so the full parser (the
+/// largest cost of building an operation) can be skipped.
+fn canonical_utc_seconds(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if !(b.len() == 20 || b.len() == 24) || b[b.len() - 1] != b'Z' {
+        return None;
+    }
+    let digits = |r: std::ops::Range<usize>| -> Option<u32> {
+        b.get(r.clone())?.iter().try_fold(0u32, |acc, c| {
+            c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
+        })
+    };
+    if b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    if b.len() == 24 && (b[19] != b'.' || digits(20..23).is_none()) {
+        return None;
+    }
+    let (year, month, day) = (digits(0..4)?, digits(5..7)?, digits(8..10)?);
+    let (hour, minute, second) = (digits(11..13)?, digits(14..16)?, digits(17..19)?);
+    if year < 1970
+        || !(1..=12).contains(&month)
+        || !(1..=28).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 59
+    {
+        return None;
+    }
+    iso_to_unix(s)
 }
 
 /// What `dayjs.utc(s)` (and, with a UTC process, `dayjs(s)`) reads a string as, in milliseconds:
@@ -124,7 +161,7 @@ fn is_decimal_digits(s: &str) -> bool {
         None => (s, None),
     };
     let all_digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
-    all_digits(int) && frac.map_or(true, all_digits)
+    all_digits(int) && frac.is_none_or(all_digits)
 }
 
 /// A double as the JSON the reference writes: integral values as integers, non-finite as null.
@@ -1174,6 +1211,38 @@ fn radix_to_number(digits: &str, radix: u32) -> Option<f64> {
         }
     }
     Some(if overflowed { approx } else { exact as f64 })
+}
+
+#[cfg(test)]
+mod fast_path_tests {
+    use super::*;
+
+    #[test]
+    fn the_fast_path_agrees_with_the_full_parsers() {
+        for s in [
+            "2024-06-01T10:00:00.123Z",
+            "2024-06-01T10:00:00Z",
+            "1970-01-01T00:00:00.000Z",
+            "2099-12-28T23:59:59.999Z",
+        ] {
+            let fast = canonical_utc_seconds(s).expect("fast path taken");
+            assert_eq!(
+                Some(fast),
+                lenient_ms(s).map(|ms| ms.div_euclid(1000)),
+                "{s}"
+            );
+        }
+        for s in [
+            "2024-02-30T10:00:00Z",
+            "2024-06-01T24:00:00Z",
+            "0099-06-01T10:00:00Z",
+            "2024-06-01 10:00:00Z",
+            "2024-06-01T10:00:00.1234Z",
+            "2024-06-01T10:00:00z",
+        ] {
+            assert_eq!(canonical_utc_seconds(s), None, "{s}");
+        }
+    }
 }
 
 #[cfg(test)]

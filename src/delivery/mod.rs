@@ -132,7 +132,7 @@ struct DestMetrics {
 
 /// Events read from the spool and not yet finished, at most: bounds the memory delivery
 /// holds however large the backlog on disk is.
-const MAX_EVENTS_IN_DELIVERY: usize = 20_000;
+const MAX_EVENTS_IN_DELIVERY: usize = 8_192;
 
 /// A source's stable number in the spool: a hash of its name, so that reordering sources in
 /// the configuration between two runs does not misroute what the first run left behind.
@@ -154,7 +154,21 @@ pub struct Pipeline {
     stop_consumer: Arc<tokio::sync::Notify>,
     consumer: tokio::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
     duplicates: Vec<Counter>,
+    hot: std::sync::Mutex<HotEvents>,
 }
+
+/// Events just appended, still parsed, so the consumer need not parse them again from the
+/// spool's bytes (JSON parsing is the largest cost per event). Bounded; anything not here is
+/// parsed from the spool as after a restart.
+#[derive(Default)]
+struct HotEvents {
+    events: std::collections::HashMap<u64, Value>,
+    /// Every seq up to here was already read by the consumer: never insert those.
+    consumed: Option<u64>,
+}
+
+/// Most parsed events kept for the consumer.
+const MAX_HOT_EVENTS: usize = 4_096;
 
 impl Pipeline {
     /// Starts one dispatcher per destination and the consumer that feeds them from `spool`.
@@ -219,6 +233,7 @@ impl Pipeline {
             stop_consumer: Arc::new(tokio::sync::Notify::new()),
             consumer: tokio::sync::Mutex::new(None),
             duplicates,
+            hot: std::sync::Mutex::new(HotEvents::default()),
         });
         let consumer = tokio::spawn(pipeline.clone().consume());
         if let Ok(mut slot) = pipeline.consumer.try_lock() {
@@ -272,7 +287,16 @@ impl Pipeline {
                     self.spool.ack(rec.seq);
                     continue;
                 };
-                let event: Value = match serde_json::from_slice(&rec.payload) {
+                let hot = {
+                    let mut h = crate::spool::lock(&self.hot);
+                    h.consumed = Some(h.consumed.map_or(rec.seq, |c| c.max(rec.seq)));
+                    h.events.remove(&rec.seq)
+                };
+                let parsed = match hot {
+                    Some(v) => Ok(v),
+                    None => serde_json::from_slice(&rec.payload),
+                };
+                let event: Value = match parsed {
                     Ok(v) => v,
                     Err(e) => {
                         tracing::error!(seq = rec.seq, error = %e, "A spooled event is not JSON; dropping it");
@@ -349,13 +373,22 @@ impl Pipeline {
             .iter()
             .map(|e| Bytes::from(serde_json::to_vec(e).unwrap_or_default()))
             .collect();
-        drop(events);
         match self
             .spool
             .append(source_id(&src.name), now_ms, payloads)
             .await
         {
-            Ok(_) => Ok(()),
+            Ok(seqs) => {
+                let mut h = crate::spool::lock(&self.hot);
+                let room = MAX_HOT_EVENTS.saturating_sub(h.events.len());
+                let consumed = h.consumed;
+                for (seq, event) in seqs.zip(events).take(room) {
+                    if consumed.is_none_or(|c| seq > c) {
+                        h.events.insert(seq, event);
+                    }
+                }
+                Ok(())
+            }
             Err(e) => {
                 // Not accepted after all: the client's retry must not count as a repeat.
                 if let Some(dedup) = &self.dedup {

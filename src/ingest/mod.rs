@@ -244,6 +244,19 @@ async fn handle(
     received_at: DateTime<Utc>,
 ) -> Result<Response, IngestError> {
     let method = req.method();
+    if matches!(
+        route,
+        Route::Single { .. } | Route::Batch { .. } | Route::Webhook(_)
+    ) && state.pipeline.is_full()
+    {
+        // Answer before reading the body: a full relay must stay cheap to refuse, or the
+        // refusals themselves take the CPU that delivery needs to drain the spool.
+        return Err(IngestError::Unavailable(
+            crate::delivery::SubmitError::Overloaded {
+                retry_after: std::time::Duration::from_secs(5),
+            },
+        ));
+    }
     match route {
         Route::Single { kind, label } => {
             allow(method, &[Method::POST, Method::PUT], INGEST_METHODS)?;

@@ -222,7 +222,7 @@ pub fn push_js_f64(out: &mut String, x: f64) {
     if k <= n && n <= 21 {
         out.push_str(first);
         out.push_str(rest);
-        out.extend(std::iter::repeat('0').take((n - k) as usize));
+        out.extend(std::iter::repeat_n('0', (n - k) as usize));
     } else if 0 < n && n <= 21 {
         for i in 0..n as usize {
             out.push_str(digit_at(i));
@@ -233,7 +233,7 @@ pub fn push_js_f64(out: &mut String, x: f64) {
         }
     } else if -6 < n && n <= 0 {
         out.push_str("0.");
-        out.extend(std::iter::repeat('0').take((-n) as usize));
+        out.extend(std::iter::repeat_n('0', (-n) as usize));
         out.push_str(first);
         out.push_str(rest);
     } else {

@@ -80,7 +80,7 @@ pub(super) fn is_number_text(s: &str) -> bool {
         None => (unsigned, None),
     };
     let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
-    digits(int) && frac.map_or(true, digits)
+    digits(int) && frac.is_none_or(digits)
 }
 
 /// Describes a character for an error message.
