@@ -36,6 +36,9 @@ const MAX_YEAR: i64 = 1_000_000;
 /// without is wall-clock UTC, with years 0000–0099 read as 1900–1999 (JavaScript's
 /// `new Date(y, …)`), and calendar overflow rolls over. Fraction digits never round up.
 pub fn iso_to_unix(s: &str) -> Option<i64> {
+    if let Some(seconds) = canonical_utc_seconds(s) {
+        return Some(seconds);
+    }
     if !matches_strict_iso(s) {
         return None;
     }
@@ -140,7 +143,8 @@ fn canonical_utc_seconds(s: &str) -> Option<i64> {
     {
         return None;
     }
-    iso_to_unix(s)
+    let days = days_from_civil(i64::from(year), i64::from(month)) + i64::from(day) - 1;
+    Some(days * 86_400 + i64::from(hour) * 3_600 + i64::from(minute) * 60 + i64::from(second))
 }
 
 /// What `dayjs.utc(s)` (and, with a UTC process, `dayjs(s)`) reads a string as, in milliseconds:
@@ -1216,6 +1220,25 @@ fn radix_to_number(digits: &str, radix: u32) -> Option<f64> {
 #[cfg(test)]
 mod fast_path_tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The fast path gives what the full parsers give, for every string it takes.
+        #[test]
+        fn fast_path_equals_full_parsers(
+            y in 1970u32..2300, mo in 1u32..=12, d in 1u32..=28,
+            h in 0u32..24, mi in 0u32..60, se in 0u32..60, ms in proptest::option::of(0u32..1000),
+        ) {
+            let s = match ms {
+                Some(ms) => format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{se:02}.{ms:03}Z"),
+                None => format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{se:02}Z"),
+            };
+            let fast = canonical_utc_seconds(&s);
+            prop_assert!(fast.is_some());
+            prop_assert_eq!(fast, lenient_ms(&s).map(|ms| ms.div_euclid(1000)));
+            prop_assert!(matches_strict_iso(&s) && js_date_parse(&s).is_some());
+        }
+    }
 
     #[test]
     fn the_fast_path_agrees_with_the_full_parsers() {

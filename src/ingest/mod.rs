@@ -70,19 +70,28 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new().fallback(dispatch).with_state(state).layer(
         ServiceBuilder::new()
             .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-            .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
-                let request_id = req
-                    .headers()
-                    .get("x-request-id")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("");
-                tracing::info_span!(
-                    "request",
-                    method = %req.method(),
-                    path = %loggable_path(req.uri().path()),
-                    request_id,
-                )
-            }))
+            .layer(
+                TraceLayer::new_for_http()
+                    .on_failure(
+                        // A 5xx from ingest is a 503 under backpressure, already counted in metrics;
+                        // one ERROR line per refused request would flood the log exactly when it
+                        // matters.
+                        tower_http::trace::DefaultOnFailure::new().level(tracing::Level::DEBUG),
+                    )
+                    .make_span_with(|req: &Request| {
+                        let request_id = req
+                            .headers()
+                            .get("x-request-id")
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or("");
+                        tracing::info_span!(
+                            "request",
+                            method = %req.method(),
+                            path = %loggable_path(req.uri().path()),
+                            request_id,
+                        )
+                    }),
+            )
             .layer(PropagateRequestIdLayer::x_request_id()),
     )
 }
