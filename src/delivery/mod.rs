@@ -486,6 +486,13 @@ impl Pipeline {
     /// not delivered stays in the spool; call [`Pipeline::close`] afterwards, even when this
     /// was cut short by a deadline.
     pub async fn shutdown(&self) {
+        if self.config.server.durability == crate::config::Durability::Memory {
+            // Nothing survives the process in memory mode: deliver what was accepted before
+            // stopping the consumer (the caller's deadline bounds the wait).
+            while self.spool.stats().pending_events > 0 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
         self.stop_consumer.notify_waiters();
         self.stop_consumer.notify_one();
         if let Some(c) = self.consumer.lock().await.take() {

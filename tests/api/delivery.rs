@@ -1073,6 +1073,29 @@ async fn a_graceful_shutdown_loses_nothing_and_a_restart_delivers_the_rest() {
     assert_per_person_order(&delivered);
 }
 
+#[tokio::test]
+async fn a_graceful_shutdown_in_memory_mode_delivers_what_was_accepted() {
+    // Memory mode keeps nothing across a restart, so a graceful shutdown must deliver what it
+    // accepted before it exits (within the shutdown deadline).
+    let fake = FakeCio::start().await;
+    let mut relay = spawn_relay(
+        &fake,
+        Tuning {
+            durability: "memory",
+            ..Tuning::default()
+        },
+    )
+    .await;
+    // Customer.io refuses everything while the events arrive, so delivery holds as many as it
+    // takes at once and the rest still wait in the (memory) spool when shutdown begins.
+    fake.fail_for(Duration::from_secs(4), 503);
+    let events = rounds("memory-shutdown", 50, 200);
+    relay.send(&events).await;
+    relay.shutdown().await;
+    let delivered = fake.received_ops();
+    assert_delivered_once(&delivered, &ids(&events));
+}
+
 // ------------------------------------------------------------------ pacing
 
 /// Track events named "Single Step" go one per `/api/v2/entity` request; others batch as usual.
