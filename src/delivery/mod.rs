@@ -154,21 +154,14 @@ pub struct Pipeline {
     stop_consumer: Arc<tokio::sync::Notify>,
     consumer: tokio::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
     duplicates: Vec<Counter>,
-    hot: std::sync::Mutex<HotEvents>,
 }
 
-/// Events just appended, still parsed, so the consumer need not parse them again from the
-/// spool's bytes (JSON parsing is the largest cost per event). Bounded; anything not here is
-/// parsed from the spool as after a restart.
-#[derive(Default)]
-struct HotEvents {
-    events: std::collections::HashMap<u64, Value>,
-    /// Every seq up to here was already read by the consumer: never insert those.
-    consumed: Option<u64>,
+/// One event's operations per destination, not yet queued, and the subscriptions that refused
+/// it (counted when queued).
+struct Built {
+    per_dest: Vec<(usize, Vec<Envelope>)>,
+    refused: Vec<(usize, usize)>,
 }
-
-/// Most parsed events kept for the consumer.
-const MAX_HOT_EVENTS: usize = 4_096;
 
 impl Pipeline {
     /// Starts one dispatcher per destination and the consumer that feeds them from `spool`.
@@ -233,7 +226,6 @@ impl Pipeline {
             stop_consumer: Arc::new(tokio::sync::Notify::new()),
             consumer: tokio::sync::Mutex::new(None),
             duplicates,
-            hot: std::sync::Mutex::new(HotEvents::default()),
         });
         let consumer = tokio::spawn(pipeline.clone().consume());
         if let Ok(mut slot) = pipeline.consumer.try_lock() {
@@ -250,11 +242,18 @@ impl Pipeline {
     /// Reads the spool in order and hands each event to delivery; acknowledges it once every
     /// operation built from it is delivered or dead-lettered. At most
     /// [`MAX_EVENTS_IN_DELIVERY`] events are out at once.
+    ///
+    /// Parsing and building (the largest cost per event) run in parallel over each batch read,
+    /// one part per core; the operations are then queued strictly in spool order, which keeps
+    /// each person's operations in the order their events were accepted.
     async fn consume(self: Arc<Self>) {
         let permits = Arc::new(tokio::sync::Semaphore::new(MAX_EVENTS_IN_DELIVERY));
+        let parts = std::thread::available_parallelism()
+            .map_or(2, |n| n.get())
+            .max(1);
         loop {
             let batch = tokio::select! {
-                b = self.spool.next_batch(512) => b,
+                b = self.spool.next_batch(2048) => b,
                 _ = self.stop_consumer.notified() => break,
             };
             let records = match batch {
@@ -266,58 +265,73 @@ impl Pipeline {
                     continue;
                 }
             };
-            for rec in records {
-                let permit = tokio::select! {
-                    p = permits.clone().acquire_owned() => match p {
-                        Ok(p) => p,
-                        Err(_) => return,
-                    },
-                    _ = self.stop_consumer.notified() => return,
-                };
-                let Some(source) = self
-                    .config
-                    .sources
-                    .iter()
-                    .position(|s| source_id(&s.name) == rec.source)
-                else {
-                    tracing::warn!(
-                        seq = rec.seq,
-                        "A spooled event's source is no longer configured; dropping it"
-                    );
-                    self.spool.ack(rec.seq);
-                    continue;
-                };
-                let hot = {
-                    let mut h = crate::spool::lock(&self.hot);
-                    h.consumed = Some(h.consumed.map_or(rec.seq, |c| c.max(rec.seq)));
-                    h.events.remove(&rec.seq)
-                };
-                let parsed = match hot {
-                    Some(v) => Ok(v),
-                    None => serde_json::from_slice(&rec.payload),
-                };
-                let event: Value = match parsed {
-                    Ok(v) => v,
-                    Err(e) => {
-                        tracing::error!(seq = rec.seq, error = %e, "A spooled event is not JSON; dropping it");
-                        self.spool.ack(rec.seq);
-                        continue;
-                    }
-                };
-                let spool = self.spool.clone();
-                let seq = rec.seq;
-                let done: OnDone = Box::new(move || {
-                    spool.ack(seq);
-                    drop(permit);
-                });
-                let dests = &self.config.sources[source].destinations;
-                if self
-                    .dispatch_to(dests, &event, rec.payload, Some(done))
-                    .is_err()
-                {
-                    // Shutting down: what is not acked stays in the spool for the next start.
+            let chunk = records.len().div_ceil(parts).max(256);
+            let mut jobs = Vec::new();
+            let mut records = records;
+            while !records.is_empty() {
+                let rest = records.split_off(chunk.min(records.len()));
+                let part = std::mem::replace(&mut records, rest);
+                let me = self.clone();
+                jobs.push(tokio::spawn(async move {
+                    part.into_iter()
+                        .map(|rec| me.build_record(rec))
+                        .collect::<Vec<_>>()
+                }));
+            }
+            for job in jobs {
+                let Ok(built) = job.await else {
+                    tracing::error!("A build task failed; its events stay in the spool");
                     return;
+                };
+                for (seq, built) in built {
+                    let Some(built) = built else {
+                        self.spool.ack(seq);
+                        continue;
+                    };
+                    let permit = tokio::select! {
+                        p = permits.clone().acquire_owned() => match p {
+                            Ok(p) => p,
+                            Err(_) => return,
+                        },
+                        _ = self.stop_consumer.notified() => return,
+                    };
+                    let spool = self.spool.clone();
+                    let done: OnDone = Box::new(move || {
+                        spool.ack(seq);
+                        drop(permit);
+                    });
+                    if self.send(built, Some(done)).is_err() {
+                        // Shutting down: what is not acked stays in the spool for the next start.
+                        return;
+                    }
                 }
+            }
+        }
+    }
+
+    /// Parses and builds one spooled event; `None` when it cannot be delivered at all (its
+    /// source is gone, or it is not JSON), which is logged and acknowledged.
+    fn build_record(&self, rec: crate::spool::Record) -> (u64, Option<Built>) {
+        let Some(source) = self
+            .config
+            .sources
+            .iter()
+            .position(|s| source_id(&s.name) == rec.source)
+        else {
+            tracing::warn!(
+                seq = rec.seq,
+                "A spooled event's source is no longer configured; dropping it"
+            );
+            return (rec.seq, None);
+        };
+        match serde_json::from_slice::<Value>(&rec.payload) {
+            Ok(event) => {
+                let dests = &self.config.sources[source].destinations;
+                (rec.seq, Some(self.build(dests, &event, rec.payload)))
+            }
+            Err(e) => {
+                tracing::error!(seq = rec.seq, error = %e, "A spooled event is not JSON; dropping it");
+                (rec.seq, None)
             }
         }
     }
@@ -373,22 +387,13 @@ impl Pipeline {
             .iter()
             .map(|e| Bytes::from(serde_json::to_vec(e).unwrap_or_default()))
             .collect();
+        drop(events);
         match self
             .spool
             .append(source_id(&src.name), now_ms, payloads)
             .await
         {
-            Ok(seqs) => {
-                let mut h = crate::spool::lock(&self.hot);
-                let room = MAX_HOT_EVENTS.saturating_sub(h.events.len());
-                let consumed = h.consumed;
-                for (seq, event) in seqs.zip(events).take(room) {
-                    if consumed.is_none_or(|c| seq > c) {
-                        h.events.insert(seq, event);
-                    }
-                }
-                Ok(())
-            }
+            Ok(_) => Ok(()),
             Err(e) => {
                 // Not accepted after all: the client's retry must not count as a repeat.
                 if let Some(dedup) = &self.dedup {
@@ -424,15 +429,23 @@ impl Pipeline {
         raw: Bytes,
         on_done: Option<OnDone>,
     ) -> Result<(), SubmitError> {
+        let built = self.build(dest_indexes, event, raw);
+        self.send(built, on_done)
+    }
+
+    /// Builds an event's operations for `dest_indexes` (the CPU-heavy part, safe to run on any
+    /// task: nothing is queued yet).
+    fn build(&self, dest_indexes: &[usize], event: &Value, raw: Bytes) -> Built {
         let now = Instant::now();
-        let mut per_dest: Vec<(usize, Vec<Envelope>)> = Vec::with_capacity(dest_indexes.len());
-        let mut total = 0;
+        let mut built = Built {
+            per_dest: Vec::with_capacity(dest_indexes.len()),
+            refused: Vec::new(),
+        };
         for &d in dest_indexes {
             let dest = &self.config.destinations[d];
-            let m = &self.dest_metrics[d];
             let outcome = preview::process(dest, event, ModeChoice::Auto);
             for r in &outcome.refusals {
-                m.refused[r.subscription].inc();
+                built.refused.push((d, r.subscription));
                 tracing::debug!(
                     destination = %dest.name,
                     subscription = %dest.subscriptions[r.subscription].name,
@@ -444,7 +457,6 @@ impl Pipeline {
             let mut envelopes = Vec::with_capacity(outcome.ops.len());
             for op in outcome.ops {
                 let sub = &dest.subscriptions[op.subscription];
-                m.built[op.subscription].inc();
                 let kind = match (op.endpoint, op.batched) {
                     (crate::actions::Endpoint::V1Metrics, _) => Kind::Metric,
                     (crate::actions::Endpoint::V2, true) => Kind::Batch,
@@ -461,16 +473,25 @@ impl Pipeline {
                     ticket: None,
                 });
             }
-            total += envelopes.len();
-            per_dest.push((d, envelopes));
+            built.per_dest.push((d, envelopes));
         }
+        built
+    }
+
+    /// Queues built operations with their dispatchers, in the order called, and counts them.
+    fn send(&self, built: Built, on_done: Option<OnDone>) -> Result<(), SubmitError> {
+        for (d, sub) in built.refused {
+            self.dest_metrics[d].refused[sub].inc();
+        }
+        let total = built.per_dest.iter().map(|(_, e)| e.len()).sum();
         let ticket = on_done.map(|f| Ticket::new(total, f));
-        for (d, mut envelopes) in per_dest {
+        for (d, mut envelopes) in built.per_dest {
             if envelopes.is_empty() {
                 continue;
             }
             for env in &mut envelopes {
                 env.ticket = ticket.clone();
+                self.dest_metrics[d].built[env.subscription].inc();
             }
             let n = envelopes.len();
             self.queued.fetch_add(n, Ordering::Relaxed);
