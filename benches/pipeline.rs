@@ -1,6 +1,6 @@
 //! Micro-benchmarks of the per-event path: trigger evaluation against the full default
-//! subscription table, mapping and building each action's operation, and serialising a full
-//! batch body. Run with `cargo bench --bench pipeline`; figures go to docs/performance.md.
+//! subscription table, mapping and building each action's operation, serialising a full batch
+//! body, and ingest parsing of a 100-event `/v1/batch` body. Run with `cargo bench --bench pipeline`; figures go to docs/performance.md.
 
 use std::hint::black_box;
 
@@ -134,5 +134,52 @@ fn batch_body(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, triggers, actions, batch_body);
+/// What ingest does with a 100-event `/v1/batch` body: read the envelope, split the items,
+/// parse each and check and normalize it (messageId, timestamps) as Segment's API does.
+fn ingest_batch(c: &mut Criterion) {
+    use cio_relay::event::{Arrival, Origin, Rules, SegmentEvent};
+    let events: Vec<String> = (0..100)
+        .map(|n| {
+            format!(
+                r#"{{"type":"track","event":"Order Completed","userId":"user_{n}","anonymousId":"anon-{n}","messageId":"m-{n}","timestamp":"2024-06-01T10:00:00.000Z","properties":{{"order_id":"o-{n}","total":99.5,"currency":"USD","shipped_at":"2024-06-02T08:00:00Z","items":[{{"sku":"A-1","qty":2}}]}},"context":{{"ip":"203.0.113.9","library":{{"name":"analytics-node","version":"3.1.0"}}}}}}"#
+            )
+        })
+        .collect();
+    let body = format!(
+        r#"{{"batch":[{}],"sentAt":"2024-06-01T10:00:01.000Z","writeKey":"k"}}"#,
+        events.join(",")
+    );
+    #[derive(serde::Deserialize)]
+    struct Envelope<'a> {
+        #[serde(borrow)]
+        batch: &'a serde_json::value::RawValue,
+    }
+    let arrival = Arrival {
+        rules: Rules {
+            origin: Origin::Api,
+            require_ids: true,
+        },
+        path_type: None,
+        received_at: chrono::Utc::now(),
+    };
+    let mut g = c.benchmark_group("ingest");
+    g.throughput(Throughput::Elements(100));
+    g.bench_function("parse and normalize a 100-event batch body", |b| {
+        b.iter(|| {
+            let env: Envelope = serde_json::from_str(black_box(&body)).unwrap();
+            let items: Vec<&serde_json::value::RawValue> =
+                serde_json::from_str(env.batch.get()).unwrap();
+            let mut n = 0;
+            for raw in items {
+                let fields: serde_json::Map<String, Value> =
+                    serde_json::from_str(raw.get()).unwrap();
+                n += usize::from(SegmentEvent::accept(fields, &arrival).is_ok());
+            }
+            n
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, triggers, actions, batch_body, ingest_batch);
 criterion_main!(benches);
