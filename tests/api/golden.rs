@@ -5,12 +5,13 @@
 //! must match `expected-single.jsonl`. Grouping into requests is free, so both sides are cut
 //! into operations and compared as multisets per event.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use cio_relay::config::{self, Config};
 use cio_relay::preview::{preview_line, ModeChoice};
 use serde_json::Value;
+
+use crate::fake_cio::canonical;
 
 fn fixtures() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures"))
@@ -29,43 +30,6 @@ fn golden_config() -> Config {
         .expect("golden config")
 }
 
-/// Numbers compared by value (`1` equals `1.0`), objects by content, arrays in order.
-fn canon(v: &Value) -> String {
-    fn walk(v: &Value, out: &mut String) {
-        match v {
-            Value::Object(m) => {
-                let sorted: BTreeMap<&String, &Value> = m.iter().collect();
-                out.push('{');
-                for (k, v) in sorted {
-                    out.push_str(&serde_json::to_string(k).unwrap());
-                    out.push(':');
-                    walk(v, out);
-                    out.push(',');
-                }
-                out.push('}');
-            }
-            Value::Array(a) => {
-                out.push('[');
-                for v in a {
-                    walk(v, out);
-                    out.push(',');
-                }
-                out.push(']');
-            }
-            Value::Number(n) => match n.as_f64() {
-                Some(f) if f.fract() == 0.0 && f.abs() < 1e15 => {
-                    out.push_str(&(f as i64).to_string())
-                }
-                _ => out.push_str(&n.to_string()),
-            },
-            other => out.push_str(&other.to_string()),
-        }
-    }
-    let mut s = String::new();
-    walk(v, &mut s);
-    s
-}
-
 /// A line's operations: `(kind, canonical body, headers)` sorted, where kind is `entity` for
 /// v2 operations (alone or inside a batch) and `metric` for v1 metrics.
 fn operations(line: &Value) -> Vec<(String, String, String)> {
@@ -82,18 +46,18 @@ fn operations(line: &Value) -> Vec<(String, String, String)> {
             for op in req["body"]["batch"].as_array().into_iter().flatten() {
                 ops.push((
                     origin_and_path.replace("/api/v2/batch", "/api/v2/<op>"),
-                    canon(op),
+                    canonical(op),
                     headers.clone(),
                 ));
             }
         } else if url.ends_with("/api/v2/entity") {
             ops.push((
                 origin_and_path.replace("/api/v2/entity", "/api/v2/<op>"),
-                canon(&req["body"]),
+                canonical(&req["body"]),
                 headers.clone(),
             ));
         } else {
-            ops.push((origin_and_path, canon(&req["body"]), headers.clone()));
+            ops.push((origin_and_path, canonical(&req["body"]), headers.clone()));
         }
     }
     ops.sort();
