@@ -126,6 +126,13 @@ pub struct PreviewArgs {
     /// Force single mode for every subscription (one `/api/v2/entity` request per operation).
     #[arg(long)]
     pub single: bool,
+    /// Site ID for the Authorization header shown (default: the destination's own; a
+    /// destination without credentials shows none).
+    #[arg(long, requires = "api_key")]
+    pub site_id: Option<String>,
+    /// API key for the Authorization header shown.
+    #[arg(long, requires = "site_id")]
+    pub api_key: Option<String>,
 }
 
 /// Loads and resolves the configuration, printing every error.
@@ -211,7 +218,7 @@ pub fn preview(
     input: impl BufRead,
     out: &mut impl Write,
 ) -> Result<(), String> {
-    let dest = match &args.destination {
+    let mut dest = match &args.destination {
         Some(name) => config
             .destinations
             .iter()
@@ -221,7 +228,15 @@ pub fn preview(
             .destinations
             .first()
             .ok_or("the configuration has no destination")?,
-    };
+    }
+    .clone();
+    if let (Some(site_id), Some(api_key)) = (&args.site_id, &args.api_key) {
+        dest.credentials = Some(crate::config::Credentials {
+            site_id: crate::config::Secret::new(site_id.clone()),
+            api_key: crate::config::Secret::new(api_key.clone()),
+        });
+    }
+    let dest = &dest;
     let choice = if args.batch {
         ModeChoice::Batch
     } else if args.single {

@@ -173,3 +173,18 @@ fn classic_presets_name_screens_and_skip_anonymous_calls() {
     );
     assert_eq!(g["identifiers"], json!({"id":"u"}));
 }
+
+#[test]
+fn credentials_on_the_command_line_set_the_authorization_shown() {
+    let ev = json!({"type":"track","event":"E","userId":"u","messageId":"m"});
+    // The embedded default has no credentials: no authorization header.
+    let plain = preview(&[], std::slice::from_ref(&ev));
+    assert!(plain[0]["requests"][0]["headers"]
+        .get("authorization")
+        .is_none());
+    let with = preview(&["--site-id", "site_test", "--api-key", "key_test"], &[ev]);
+    assert_eq!(
+        with[0]["requests"][0]["headers"]["authorization"],
+        "Basic c2l0ZV90ZXN0OmtleV90ZXN0"
+    );
+}
