@@ -1167,3 +1167,65 @@ async fn the_rate_limit_is_spent_only_on_requests_that_go_out() {
             .collect::<Vec<_>>(),
     );
 }
+
+// ------------------------------------------------------------------ replay
+
+#[tokio::test]
+async fn replay_sends_dead_letters_and_plain_events_through_delivery_again() {
+    let fake = FakeCio::start().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = format!(
+        r#"[server]
+data_dir = "{data}"
+log_level = "warn"
+[[sources]]
+name = "web"
+write_key = "k"
+[[destinations]]
+name = "prod"
+site_id = "{site}"
+api_key = "{key}"
+base_url = "{base}"
+[destinations.delivery]
+linger_ms = 20
+"#,
+        data = dir.path().join("data").display(),
+        site = crate::fake_cio::SITE_ID,
+        key = crate::fake_cio::API_KEY,
+        base = fake.base_url(),
+    );
+    let config_path = dir.path().join("relay.toml");
+    std::fs::write(&config_path, config).expect("write config");
+    let dead = json!({
+        "time": "2026-11-23T10:00:00.000Z", "destination": "prod", "subscription": "Track Event",
+        "action": "trackEvent", "reason": "retries_exhausted", "status": 503, "response": {},
+        "operation": {"type": "person", "action": "event", "name": "Replayed"},
+        "event": track("replay-user", 1, json!({}))
+    });
+    let plain = track("replay-user", 2, json!({}));
+    let file = dir.path().join("letters.jsonl");
+    std::fs::write(&file, format!("{dead}\n{plain}\nnot json\n")).expect("write letters");
+
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_cio-relay"))
+        .arg("replay")
+        .arg(&file)
+        .arg("--config")
+        .arg(&config_path)
+        .env_remove("RUST_LOG")
+        .output()
+        .await
+        .expect("run replay");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("replayed 2 events: 2 completed"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("1 lines skipped"), "{stdout}");
+    let delivered = fake.received_ops();
+    assert_delivered_once(&delivered, &ids(&[dead["event"].clone(), plain]));
+}
