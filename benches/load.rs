@@ -40,6 +40,7 @@ struct Opts {
     rps: u64,
     durability: String,
     spool_max: usize,
+    dedup_hours: u64,
 }
 
 fn parse_args() -> Opts {
@@ -51,6 +52,7 @@ fn parse_args() -> Opts {
         rps: 5000,
         durability: "sync".into(),
         spool_max: 100_000,
+        dedup_hours: 24,
     };
     let mut args = std::env::args().skip(1).filter(|a| a != "--bench");
     while let Some(a) = args.next() {
@@ -63,6 +65,7 @@ fn parse_args() -> Opts {
             "--rps" => o.rps = val().parse().unwrap_or(o.rps),
             "--durability" => o.durability = val(),
             "--spool-max" => o.spool_max = val().parse().unwrap_or(o.spool_max),
+            "--dedup-hours" => o.dedup_hours = val().parse().unwrap_or(o.dedup_hours),
             other => eprintln!("ignoring argument {other}"),
         }
     }
@@ -147,6 +150,7 @@ fn start_relay(
     port: u16,
     durability: &str,
     spool_max: usize,
+    dedup_hours: u64,
     dir: &std::path::Path,
 ) -> Child {
     let config = format!(
@@ -156,6 +160,7 @@ log_level = "warn"
 data_dir = "{data}"
 durability = "{durability}"
 spool_max_events = {spool_max}
+dedup_window_hours = {dedup_hours}
 
 [[sources]]
 name = "load"
@@ -356,7 +361,14 @@ fn main() {
         let dir = tempfile::tempdir().expect("tempdir");
         let (fake, stats) = start_fake().await;
         let port = free_port();
-        let mut relay = start_relay(fake, port, &opts.durability, opts.spool_max, dir.path());
+        let mut relay = start_relay(
+            fake,
+            port,
+            &opts.durability,
+            opts.spool_max,
+            opts.dedup_hours,
+            dir.path(),
+        );
         let relay_addr: SocketAddr = ([127, 0, 0, 1], port).into();
         let client = reqwest::Client::new();
         let ready_by = Instant::now() + Duration::from_secs(30);
