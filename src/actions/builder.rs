@@ -24,29 +24,38 @@ impl OpType {
 }
 
 /// Builds the operation from the action's intermediate object `b`.
-pub fn build(op_type: OpType, action: &str, mut b: Map<String, Value>) -> Value {
-    let convert = b.shift_remove("convert_timestamp");
-    let person_id = b.shift_remove("person_id");
-    let anonymous_id = b.shift_remove("anonymous_id");
-    let email = b.shift_remove("email");
-    let object_id = b.shift_remove("object_id");
-    let object_type_id = b.shift_remove("object_type_id");
-    let ts = b.shift_remove("timestamp");
-    b.shift_remove("enable_batching");
-    b.shift_remove("batch_size");
-    let mut rest = b;
-
-    if convert.is_some_and(|c| c != Value::Bool(false)) {
-        timestamp::convert_attributes(&mut rest);
-    }
-    if let Some(ts) = ts.filter(|t| truthy(Some(t))) {
-        rest.insert("timestamp".into(), timestamp::convert_timestamp(&ts));
-    }
-
-    let mut op = Map::with_capacity(rest.len() + 4);
+pub fn build(op_type: OpType, action: &str, b: Map<String, Value>) -> Value {
+    // One pass: the shared inputs come out, everything else goes straight into the operation
+    // after `type` and `action`, in its order.
+    let mut op = Map::with_capacity(b.len() + 4);
     op.insert("type".into(), Value::String(op_type.as_str().into()));
     op.insert("action".into(), Value::String(action.into()));
-    op.extend(rest);
+    let (mut convert, mut person_id, mut anonymous_id, mut email) = (None, None, None, None);
+    let (mut object_id, mut object_type_id, mut ts) = (None, None, None);
+    for (key, value) in b {
+        match key.as_str() {
+            "convert_timestamp" => convert = Some(value),
+            "person_id" => person_id = Some(value),
+            "anonymous_id" => anonymous_id = Some(value),
+            "email" => email = Some(value),
+            "object_id" => object_id = Some(value),
+            "object_type_id" => object_type_id = Some(value),
+            "timestamp" => ts = Some(value),
+            // Delivery settings, never sent.
+            "enable_batching" | "batch_size" => {}
+            _ => {
+                op.insert(key, value);
+            }
+        }
+    }
+
+    if convert.is_some_and(|c| c != Value::Bool(false)) {
+        // `type` and `action` are never date-shaped, so converting them with the rest is safe.
+        timestamp::convert_attributes(&mut op);
+    }
+    if let Some(ts) = ts.filter(|t| truthy(Some(t))) {
+        op.insert("timestamp".into(), timestamp::convert_timestamp(&ts));
+    }
 
     if let Some(anon) = anonymous_id.as_ref().filter(|a| truthy(Some(a))) {
         match op.get_mut("attributes") {

@@ -1,7 +1,7 @@
 //! From mapped values to a validated payload: clean-up, type coercion and validation, the way
 //! the reference runtime does it (sections 2.4 and 2.5 of the action spec).
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::field::{FieldKind, FieldSpec};
 
@@ -16,19 +16,21 @@ pub enum Mode {
     Batch,
 }
 
-/// The cleaned and validated fields of one event for one action, in mapping order.
+/// The cleaned and validated fields of one event for one action, in mapping order. A short
+/// list keyed by the fields' static names: an action has at most a dozen fields, so a scan
+/// beats hashing, and no key is allocated per event.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Payload(pub Map<String, Value>);
+pub struct Payload(pub Vec<(&'static str, Value)>);
 
 impl Payload {
     /// The value of a field, if present.
     pub fn get(&self, key: &str) -> Option<&Value> {
-        self.0.get(key)
+        self.0.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
     }
 
     /// The field as a string slice, if it is a string.
     pub fn str(&self, key: &str) -> Option<&str> {
-        self.0.get(key).and_then(Value::as_str)
+        self.get(key).and_then(Value::as_str)
     }
 
     /// The field if it is a non-empty string (JavaScript truthiness on a string field).
@@ -38,7 +40,13 @@ impl Payload {
 
     /// Removes a field and returns it.
     pub fn take(&mut self, key: &str) -> Option<Value> {
-        self.0.shift_remove(key)
+        let i = self.0.iter().position(|(k, _)| *k == key)?;
+        Some(self.0.remove(i).1)
+    }
+
+    /// Whether a field is present.
+    pub fn contains(&self, key: &str) -> bool {
+        self.0.iter().any(|(k, _)| *k == key)
     }
 }
 
@@ -49,7 +57,7 @@ pub fn validate(
     values: Vec<(usize, Value)>,
     mode: Mode,
 ) -> Result<Payload, String> {
-    let mut out = Map::with_capacity(values.len());
+    let mut out = Payload(Vec::with_capacity(values.len()));
     let mut errors: Vec<String> = Vec::new();
     let mut empty_required: Vec<usize> = Vec::new();
     let mut invalid: Vec<usize> = Vec::new();
@@ -74,7 +82,11 @@ pub fn validate(
         }
         match coerce(spec, value) {
             Ok(v) => {
-                out.insert(spec.key.to_string(), v);
+                // A field mapped twice keeps its last value, as an object would.
+                match out.0.iter_mut().find(|(k, _)| *k == spec.key) {
+                    Some(slot) => slot.1 = v,
+                    None => out.0.push((spec.key, v)),
+                }
             }
             Err(e) => {
                 errors.push(e);
@@ -88,12 +100,12 @@ pub fn validate(
         .filter(|(i, f)| {
             f.required
                 && !invalid.contains(i)
-                && (!out.contains_key(f.key) || empty_required.contains(i))
+                && (!out.contains(f.key) || empty_required.contains(i))
         })
         .map(|(_, f)| format!("The root value is missing the required field '{}'.", f.key))
         .collect();
     if missing.is_empty() && errors.is_empty() {
-        Ok(Payload(out))
+        Ok(out)
     } else {
         missing.append(&mut errors);
         Err(missing.join(" "))
@@ -272,10 +284,7 @@ mod tests {
         let batch = validate(&FIELDS, vals(), Mode::Batch).unwrap_err();
         assert_eq!(batch, single);
         let ok = validate(&FIELDS, vec![(0, json!("A")), (1, json!(""))], Mode::Batch).unwrap();
-        assert_eq!(
-            ok.0,
-            json!({"name": "A", "id": ""}).as_object().unwrap().clone()
-        );
+        assert_eq!(ok.0, vec![("name", json!("A")), ("id", json!(""))]);
         let ok = validate(&FIELDS, vec![(0, json!("A")), (1, json!(""))], Mode::Single).unwrap();
         assert_eq!(ok.get("id"), None);
     }
