@@ -172,7 +172,8 @@ async fn open_state(
             let spool =
                 crate::spool::open(&server.data_dir, server.durability, server.spool_max_events)
                     .map_err(std::io::Error::other)?;
-            let dedup = (!window.is_zero()).then(|| Dedup::in_memory(window));
+            let dedup = (!window.is_zero())
+                .then(|| Dedup::in_memory(window).with_max_ids(server.dedup_max_ids));
             return Ok((spool, dedup, None));
         }
         let lock = lock_data_dir(&server.data_dir)?;
@@ -194,9 +195,11 @@ async fn open_state(
             None
         } else {
             Some(
-                Dedup::open(&server.data_dir.join("dedup"), window).map_err(|e| {
-                    std::io::Error::other(format!("cannot open the dedup store: {e}"))
-                })?,
+                Dedup::open(&server.data_dir.join("dedup"), window)
+                    .map_err(|e| {
+                        std::io::Error::other(format!("cannot open the dedup store: {e}"))
+                    })?
+                    .with_max_ids(server.dedup_max_ids),
             )
         };
         Ok((spool, dedup, Some(lock)))

@@ -112,6 +112,9 @@ pub struct ServerConfig {
     pub spool_max_events: usize,
     /// Hours a messageId is remembered for de-duplication (0 turns it off).
     pub dedup_window_hours: u64,
+    /// Most messageIds remembered (about 30 bytes each); past it the oldest are forgotten
+    /// early and the window shrinks to what fits.
+    pub dedup_max_ids: usize,
 }
 
 impl Default for ServerConfig {
@@ -127,6 +130,7 @@ impl Default for ServerConfig {
             shutdown_timeout_secs: 30,
             spool_max_events: 1_000_000,
             dedup_window_hours: 24,
+            dedup_max_ids: 2_000_000,
         }
     }
 }

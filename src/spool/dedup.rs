@@ -51,6 +51,9 @@ impl std::fmt::Debug for Dedup {
 }
 
 struct Inner {
+    /// Most ids remembered; beyond it the oldest buckets are forgotten early (see
+    /// [`Dedup::with_max_ids`]).
+    max_ids: std::sync::atomic::AtomicUsize,
     dir: Option<PathBuf>,
     window_ms: u64,
     bucket_ms: u64,
@@ -156,6 +159,18 @@ impl Dedup {
         }
     }
 
+    /// Caps how many ids are remembered. The window is the promise while the ids of a whole
+    /// window fit; under more traffic than that (24 h at 1,000 events/s is 86 million ids, about
+    /// 2.6 GB) the oldest time buckets are forgotten early, so memory stays bounded and the
+    /// window shrinks to what fits. Each time that happens a warning says how long the window
+    /// effectively is.
+    pub fn with_max_ids(self, max_ids: usize) -> Dedup {
+        self.inner
+            .max_ids
+            .store(max_ids.max(1), std::sync::atomic::Ordering::Relaxed);
+        self
+    }
+
     /// For each id, true when it was not seen within the window (and now is), false for a
     /// repeat. An id repeated within `message_ids` is new only the first time.
     ///
@@ -170,7 +185,7 @@ impl Dedup {
         let State {
             seen, unwritten, ..
         } = &mut *st;
-        hashes
+        let fresh = hashes
             .into_iter()
             .map(|h| {
                 match seen.entry(h) {
@@ -191,7 +206,12 @@ impl Dedup {
                 }
                 true
             })
-            .collect()
+            .collect();
+        let max_ids = inner.max_ids.load(std::sync::atomic::Ordering::Relaxed);
+        if st.seen.len() > max_ids {
+            st.evict_oldest(max_ids, bucket, inner.bucket_ms);
+        }
+        fresh
     }
 
     /// Forgets ids that [`check_and_insert`](Self::check_and_insert) just took, because their
@@ -248,6 +268,37 @@ impl Drop for Dedup {
 }
 
 impl State {
+    /// Over the cap: forgets whole buckets, oldest first, until at most 90 % of `max_ids`
+    /// remain (two passes over the map, once per tenth of the cap).
+    fn evict_oldest(&mut self, max_ids: usize, bucket: u64, bucket_ms: u64) {
+        let mut per_bucket: std::collections::BTreeMap<u64, usize> =
+            std::collections::BTreeMap::new();
+        for b in self.seen.values() {
+            *per_bucket.entry(*b).or_default() += 1;
+        }
+        let target = max_ids - max_ids / 10;
+        let mut left = self.seen.len();
+        let mut cutoff = None;
+        for (b, n) in per_bucket {
+            if left <= target {
+                break;
+            }
+            left -= n;
+            cutoff = Some(b);
+        }
+        let Some(cutoff) = cutoff else {
+            return;
+        };
+        self.seen.retain(|_, b| *b > cutoff);
+        self.expired_below = self.expired_below.max(cutoff + 1);
+        let kept_ms = bucket.saturating_sub(cutoff) * bucket_ms;
+        tracing::warn!(
+            max_ids,
+            effective_window_secs = kept_ms / 1000,
+            "dedup: more ids than dedup_max_ids in the window; forgot the oldest early"
+        );
+    }
+
     /// Drops what expired, once per bucket.
     fn prune(&mut self, bucket: u64, window_buckets: u64) {
         if self.pruned_at.is_some_and(|p| p >= bucket) {
@@ -256,7 +307,9 @@ impl State {
         self.pruned_at = Some(bucket);
         self.seen
             .retain(|_, b| bucket.saturating_sub(*b) <= window_buckets);
-        self.expired_below = bucket.saturating_sub(window_buckets);
+        self.expired_below = self
+            .expired_below
+            .max(bucket.saturating_sub(window_buckets));
     }
 }
 
@@ -265,6 +318,7 @@ impl Inner {
         let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX);
         let bucket_ms = (window_ms / 32).max(1);
         Inner {
+            max_ids: std::sync::atomic::AtomicUsize::new(usize::MAX),
             dir,
             window_ms,
             bucket_ms,

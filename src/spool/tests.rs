@@ -602,3 +602,38 @@ async fn a_dropped_read_loses_nothing() {
     assert!(nothing_to_read(&*spool).await);
     spool.close().await;
 }
+
+#[test]
+fn dedup_cap_forgets_the_oldest_buckets_first() {
+    let window = Duration::from_secs(3200); // 32 buckets of 100 s
+    let d = Dedup::in_memory(window).with_max_ids(120);
+    let ids = |prefix: &str| (0..50).map(|i| format!("{prefix}-{i}")).collect::<Vec<_>>();
+    let (a, b, c) = (ids("a"), ids("b"), ids("c"));
+    fn refs(v: &[String]) -> Vec<&str> {
+        v.iter().map(String::as_str).collect()
+    }
+    let t0 = 1_000_000_000;
+    assert!(d.check_and_insert(&refs(&a), t0).iter().all(|n| *n));
+    assert!(d
+        .check_and_insert(&refs(&b), t0 + 100_000)
+        .iter()
+        .all(|n| *n));
+    // The third bucket passes the cap: the oldest bucket (a) goes, down to 90 % of it.
+    assert!(d
+        .check_and_insert(&refs(&c), t0 + 200_000)
+        .iter()
+        .all(|n| *n));
+    assert_eq!(d.len(), 100);
+    assert!(
+        d.check_and_insert(&["c-1"], t0 + 200_001) == vec![false],
+        "newest kept"
+    );
+    assert!(
+        d.check_and_insert(&["b-1"], t0 + 200_001) == vec![false],
+        "b still fits"
+    );
+    assert!(
+        d.check_and_insert(&["a-1"], t0 + 200_001) == vec![true],
+        "a forgotten early"
+    );
+}
