@@ -3,10 +3,14 @@
 #          -e CIO_RELAY_DESTINATION_PRODUCTION_API_KEY=... cio-relay
 FROM rust:1-slim-bookworm AS build
 WORKDIR /src
-# Build the dependencies first so that source edits do not rebuild them.
+# Build the dependencies first, against placeholder sources, so that source edits do not
+# rebuild them (every target the manifest names must exist for cargo to read it).
 COPY Cargo.toml Cargo.lock ./
-RUN mkdir -p src benches && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
-    && cargo build --release --locked --bin cio-relay 2>/dev/null || true
+RUN mkdir -p src benches tests/api examples \
+    && for f in src/main.rs benches/load.rs benches/pipeline.rs tests/api/main.rs \
+         examples/spool_bench.rs; do echo 'fn main() {}' > "$f"; done \
+    && touch src/lib.rs \
+    && cargo build --release --locked --bin cio-relay
 COPY . .
 RUN touch src/main.rs src/lib.rs && cargo build --release --locked --bin cio-relay \
     && strip target/release/cio-relay
