@@ -11,7 +11,8 @@
 //! Scenarios: `batch` (`/v1/batch` with `--events` events per request, as fast as
 //! `--connections` allow), `track` (`/v1/track`, one event per request, as fast as possible),
 //! `rate` (`/v1/track` at a fixed `--rps`, latency measured from each request's scheduled start
-//! so that a stall shows up instead of being hidden).
+//! so that a stall shows up instead of being hidden), `batch-rate` (the same with `/v1/batch`
+//! requests of `--events` events: `--rps 1000` offers 100,000 events/s).
 
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
@@ -58,7 +59,7 @@ fn parse_args() -> Opts {
     while let Some(a) = args.next() {
         let mut val = || args.next().unwrap_or_default();
         match a.as_str() {
-            "batch" | "track" | "rate" => o.scenario = a,
+            "batch" | "track" | "rate" | "batch-rate" => o.scenario = a,
             "--seconds" => o.seconds = val().parse().unwrap_or(o.seconds),
             "--connections" => o.connections = val().parse().unwrap_or(o.connections),
             "--events" => o.events = val().parse().unwrap_or(o.events),
@@ -259,11 +260,11 @@ async fn drive(opts: &Opts, relay: SocketAddr) -> Results {
     let deadline = Instant::now() + Duration::from_secs(opts.seconds);
     let mut tasks = Vec::new();
     let (path, per_request) = match opts.scenario.as_str() {
-        "batch" => ("/v1/batch", opts.events),
+        "batch" | "batch-rate" => ("/v1/batch", opts.events),
         _ => ("/v1/track", 1),
     };
     let url = format!("http://{relay}{path}");
-    if opts.scenario == "rate" {
+    if opts.scenario == "rate" || opts.scenario == "batch-rate" {
         // Open loop: one request every 1/rps, each on its own task, latency from the schedule.
         let interval = Duration::from_nanos(1_000_000_000 / opts.rps.max(1));
         let start = Instant::now();
@@ -276,10 +277,14 @@ async fn drive(opts: &Opts, relay: SocketAddr) -> Results {
             let url = url.clone();
             let results = results.clone();
             tasks.push(tokio::spawn(async move {
-                let body = event(SEQ.fetch_add(1, Ordering::Relaxed));
+                let body = if per_request == 1 {
+                    event(SEQ.fetch_add(1, Ordering::Relaxed))
+                } else {
+                    batch_body(per_request)
+                };
                 let outcome = send(&client, &url, body).await;
                 let micros = scheduled.elapsed().as_micros() as u64;
-                record(&results, outcome, micros, 1).await;
+                record(&results, outcome, micros, per_request as u64).await;
             }));
         }
     } else {

@@ -130,7 +130,7 @@ impl Default for ServerConfig {
             shutdown_timeout_secs: 30,
             spool_max_events: 1_000_000,
             dedup_window_hours: 24,
-            dedup_max_ids: 1_000_000,
+            dedup_max_ids: 500_000,
         }
     }
 }

@@ -132,7 +132,7 @@ struct DestMetrics {
 
 /// Events read from the spool and not yet finished, at most: bounds the memory delivery
 /// holds however large the backlog on disk is.
-const MAX_EVENTS_IN_DELIVERY: usize = 8_192;
+const MAX_EVENTS_IN_DELIVERY: usize = 4_096;
 
 /// A source's stable number in the spool: a hash of its name, so that reordering sources in
 /// the configuration between two runs does not misroute what the first run left behind.
@@ -253,7 +253,7 @@ impl Pipeline {
             .max(1);
         loop {
             let batch = tokio::select! {
-                b = self.spool.next_batch(2048) => b,
+                b = self.spool.next_batch(1024) => b,
                 _ = self.stop_consumer.notified() => break,
             };
             let records = match batch {

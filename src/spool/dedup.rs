@@ -165,9 +165,16 @@ impl Dedup {
     /// window shrinks to what fits. Each time that happens a warning says how long the window
     /// effectively is.
     pub fn with_max_ids(self, max_ids: usize) -> Dedup {
+        let max_ids = max_ids.max(1);
         self.inner
             .max_ids
-            .store(max_ids.max(1), std::sync::atomic::Ordering::Relaxed);
+            .store(max_ids, std::sync::atomic::Ordering::Relaxed);
+        // Room for the whole cap now: the map never grows past it, so it never rehashes into
+        // a second, larger table while the first is still alive (that doubled its peak memory).
+        let mut st = lock(&self.inner.state);
+        let missing = (max_ids + 1).saturating_sub(st.seen.len());
+        st.seen.reserve(missing);
+        drop(st);
         self
     }
 
