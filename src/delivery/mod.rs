@@ -253,7 +253,7 @@ impl Pipeline {
             .max(1);
         loop {
             let batch = tokio::select! {
-                b = self.spool.next_batch(1024) => b,
+                b = self.spool.next_batch(512) => b,
                 _ = self.stop_consumer.notified() => break,
             };
             let records = match batch {
