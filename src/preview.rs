@@ -81,11 +81,7 @@ pub fn process(dest: &Destination, event: &Value, choice: ModeChoice) -> Outcome
 
 /// The path of a request for an operation.
 pub fn request_path(endpoint: Endpoint, batched: bool) -> &'static str {
-    match (endpoint, batched) {
-        (Endpoint::V1Metrics, _) => "/api/v1/metrics",
-        (Endpoint::V2, true) => "/api/v2/batch",
-        (Endpoint::V2, false) => "/api/v2/entity",
-    }
+    crate::delivery::batcher::Kind::of(endpoint, batched).path()
 }
 
 /// One preview line in the golden files' format: `messageId`, `matched`, `requests` (this

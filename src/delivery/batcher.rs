@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::Envelope;
+use crate::actions::Endpoint;
 
 /// How a request is sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,6 +21,15 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// How an operation built for `endpoint` is sent (`batched`: its subscription batches).
+    pub fn of(endpoint: Endpoint, batched: bool) -> Kind {
+        match (endpoint, batched) {
+            (Endpoint::V1Metrics, _) => Kind::Metric,
+            (Endpoint::V2, true) => Kind::Batch,
+            (Endpoint::V2, false) => Kind::Entity,
+        }
+    }
+
     /// The request path.
     pub fn path(self) -> &'static str {
         match self {

@@ -143,14 +143,12 @@ pub fn source_id(name: &str) -> u32 {
 /// Accepted events in (through the spool), operations out to each destination's dispatcher.
 pub struct Pipeline {
     config: Arc<Config>,
-    metrics: Arc<Metrics>,
     dest_metrics: Vec<DestMetrics>,
     senders: Vec<mpsc::UnboundedSender<Msg>>,
     queued: Arc<AtomicUsize>,
     tasks: tokio::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
     spool: Arc<dyn Spool>,
     dedup: Option<Dedup>,
-    dedup_window: Duration,
     stop_consumer: Arc<tokio::sync::Notify>,
     consumer: tokio::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
     duplicates: Vec<Counter>,
@@ -214,9 +212,7 @@ impl Pipeline {
             })
             .collect();
         let pipeline = Arc::new(Pipeline {
-            dedup_window: Duration::from_secs(config.server.dedup_window_hours * 3600),
             config,
-            metrics,
             dest_metrics,
             senders,
             queued,
@@ -336,11 +332,6 @@ impl Pipeline {
         }
     }
 
-    /// The metrics registry this pipeline reports to.
-    pub fn metrics(&self) -> &Arc<Metrics> {
-        &self.metrics
-    }
-
     /// Operations waiting in every dispatcher.
     pub fn queued(&self) -> usize {
         self.queued.load(Ordering::Relaxed)
@@ -414,11 +405,6 @@ impl Pipeline {
         }
     }
 
-    /// The dedup window in force (zero when off).
-    pub fn dedup_window(&self) -> Duration {
-        self.dedup_window
-    }
-
     /// Runs one event through `dest_indexes` and queues its operations. `raw` is the event as
     /// JSON (kept for dead letters). `on_done` runs once all of its operations are delivered or
     /// dead-lettered (at once if there are none).
@@ -457,13 +443,8 @@ impl Pipeline {
             let mut envelopes = Vec::with_capacity(outcome.ops.len());
             for op in outcome.ops {
                 let sub = &dest.subscriptions[op.subscription];
-                let kind = match (op.endpoint, op.batched) {
-                    (crate::actions::Endpoint::V1Metrics, _) => Kind::Metric,
-                    (crate::actions::Endpoint::V2, true) => Kind::Batch,
-                    (crate::actions::Endpoint::V2, false) => Kind::Entity,
-                };
                 envelopes.push(Envelope {
-                    kind,
+                    kind: Kind::of(op.endpoint, op.batched),
                     key: lanes::identity_hash(&op.body),
                     bytes: Bytes::from(serde_json::to_vec(&op.body).unwrap_or_default()),
                     subscription: op.subscription,

@@ -98,10 +98,4 @@ impl Subscription {
     pub fn run(&self, event: &Value, mode: Mode) -> Result<Built, String> {
         actions::run(self.action, &self.mapping, event, mode)
     }
-
-    /// The field keys this subscription maps, in mapping order.
-    pub fn mapped_fields(&self) -> impl Iterator<Item = &'static str> + '_ {
-        let fields = self.action.fields();
-        self.mapping.iter().map(move |(i, _)| fields[*i].key)
-    }
 }

@@ -181,11 +181,6 @@ impl Metrics {
         }
     }
 
-    /// The registry's registry, for callers that add their own collectors.
-    pub fn registry_mut(&mut self) -> &mut Registry {
-        &mut self.registry
-    }
-
     /// Everything in Prometheus text format.
     pub fn render(&self) -> String {
         let mut out = String::with_capacity(8192);

@@ -76,7 +76,10 @@ fn a_bad_trigger_shows_the_expression_and_the_position() {
         stderr.contains('^'),
         "a caret points at the position: {stderr}"
     );
-    assert!(stderr.contains("15"), "the position is given: {stderr}");
+    assert!(
+        stderr.contains("at position 15"),
+        "the position is given: {stderr}"
+    );
 }
 
 #[test]
