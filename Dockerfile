@@ -24,8 +24,11 @@ COPY config/cio-relay.example.toml /etc/cio-relay/cio-relay.example.toml
 USER relay
 WORKDIR /var/lib/cio-relay
 # Without a mounted /etc/cio-relay/cio-relay.toml the embedded dry-run default runs.
+# MIMALLOC_ALLOW_THP=0: no transparent huge pages even on hosts that force them (they kept
+# whole 2 MiB pages resident; docs/operations.md, "Memory").
 ENV CIO_RELAY__SERVER__DATA_DIR=/var/lib/cio-relay \
-    CIO_RELAY_HEALTHCHECK_ADDR=127.0.0.1:8080
+    CIO_RELAY_HEALTHCHECK_ADDR=127.0.0.1:8080 \
+    MIMALLOC_ALLOW_THP=0
 VOLUME ["/var/lib/cio-relay"]
 EXPOSE 8080
 HEALTHCHECK --interval=15s --timeout=5s --start-period=5s --retries=3 \
