@@ -12,7 +12,9 @@
 //! `--connections` allow), `track` (`/v1/track`, one event per request, as fast as possible),
 //! `rate` (`/v1/track` at a fixed `--rps`, latency measured from each request's scheduled start
 //! so that a stall shows up instead of being hidden), `batch-rate` (the same with `/v1/batch`
-//! requests of `--events` events: `--rps 1000` offers 100,000 events/s).
+//! requests of `--events` events: `--rps 1000` offers 100,000 events/s), `external` (starts the
+//! relay and the fake, prints the address, and for `--seconds` reports what another load
+//! generator achieves, e.g. `wrk -s benches/wrk/track.lua`; see docs/performance.md).
 
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
@@ -59,7 +61,7 @@ fn parse_args() -> Opts {
     while let Some(a) = args.next() {
         let mut val = || args.next().unwrap_or_default();
         match a.as_str() {
-            "batch" | "track" | "rate" | "batch-rate" => o.scenario = a,
+            "batch" | "track" | "rate" | "batch-rate" | "external" => o.scenario = a,
             "--seconds" => o.seconds = val().parse().unwrap_or(o.seconds),
             "--connections" => o.connections = val().parse().unwrap_or(o.connections),
             "--events" => o.events = val().parse().unwrap_or(o.events),
@@ -359,6 +361,54 @@ async fn record(results: &Mutex<Results>, outcome: Outcome, micros: u64, events:
     }
 }
 
+/// Serves for `--seconds` while another generator drives the relay, printing each second's
+/// delivered operations, then the relay's CPU and peak memory over the busy seconds.
+async fn external(opts: &Opts, relay: &mut Child, addr: SocketAddr, stats: &FakeStats) {
+    println!(
+        "relay listening on http://{addr} (write key {WRITE_KEY:?}); serving for {} s",
+        opts.seconds
+    );
+    println!("e.g. wrk -t1 -c64 -d20s -s benches/wrk/track.lua http://{addr}");
+    let mut busy_ops = 0u64;
+    let mut busy_secs = 0u64;
+    let mut busy_cpu = 0.0;
+    let mut last_ops = 0u64;
+    let mut last_cpu = cpu_seconds(relay.id()).unwrap_or(0.0);
+    for _ in 0..opts.seconds {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let ops = stats.ops.load(Ordering::Relaxed);
+        let cpu = cpu_seconds(relay.id()).unwrap_or(0.0);
+        let (d_ops, d_cpu) = (ops - last_ops, cpu - last_cpu);
+        (last_ops, last_cpu) = (ops, cpu);
+        if d_ops > 0 {
+            println!("{d_ops} operations/s delivered, relay CPU {d_cpu:.2} cores");
+            busy_ops += d_ops;
+            busy_secs += 1;
+            busy_cpu += d_cpu;
+        }
+    }
+    if busy_secs > 0 {
+        println!(
+            "busy seconds: {busy_secs}, mean {:.0} operations/s delivered, relay CPU {:.2} cores ({:.1} us per operation)",
+            busy_ops as f64 / busy_secs as f64,
+            busy_cpu / busy_secs as f64,
+            busy_cpu * 1e6 / busy_ops as f64
+        );
+    }
+    let batches = stats.batch_requests.load(Ordering::Relaxed).max(1);
+    println!(
+        "delivered: {} operations ({:.1} ops per batch request)",
+        stats.ops.load(Ordering::Relaxed),
+        stats.batch_ops.load(Ordering::Relaxed) as f64 / batches as f64
+    );
+    match peak_rss_mib(relay.id()) {
+        Some(mb) => println!("relay peak RSS: {mb:.1} MiB"),
+        None => println!("relay peak RSS: unavailable"),
+    }
+    let _ = relay.kill();
+    let _ = relay.wait();
+}
+
 fn main() {
     let opts = parse_args();
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
@@ -385,6 +435,10 @@ fn main() {
             }
             assert!(Instant::now() < ready_by, "the relay did not become ready");
             tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        if opts.scenario == "external" {
+            external(&opts, &mut relay, relay_addr, &stats).await;
+            return;
         }
         println!(
             "scenario={} seconds={} connections={} events_per_request={} rps={} durability={}",
