@@ -140,6 +140,16 @@ pub fn source_id(name: &str) -> u32 {
     crc32fast::hash(name.as_bytes())
 }
 
+/// An accepted event on its way into the spool: its JSON as stored, and its messageId (the
+/// de-duplication key).
+#[derive(Debug, Clone)]
+pub struct Incoming {
+    /// The normalized event's messageId.
+    pub message_id: String,
+    /// The normalized event as JSON.
+    pub json: Bytes,
+}
+
 /// Accepted events in (through the spool), operations out to each destination's dispatcher.
 pub struct Pipeline {
     config: Arc<Config>,
@@ -345,18 +355,14 @@ impl Pipeline {
     /// Accepts normalized events from a source: drops repeats of a messageId seen within the
     /// dedup window, and resolves once the rest are in the spool, as durable as the configured
     /// `durability` promises. Delivery picks them up from there.
-    pub async fn submit(&self, source: usize, events: Vec<Value>) -> Result<(), SubmitError> {
+    pub async fn submit(&self, source: usize, events: Vec<Incoming>) -> Result<(), SubmitError> {
         let Some(src) = self.config.sources.get(source) else {
             return Ok(());
         };
         let now_ms = chrono::Utc::now().timestamp_millis().max(0) as u64;
         let mut events = events;
-        let mut taken_ids: Vec<String> = Vec::new();
         if let Some(dedup) = &self.dedup {
-            let ids: Vec<&str> = events
-                .iter()
-                .map(|e| e.get("messageId").and_then(Value::as_str).unwrap_or(""))
-                .collect();
+            let ids: Vec<&str> = events.iter().map(|e| e.message_id.as_str()).collect();
             let fresh = dedup.check_and_insert(&ids, now_ms);
             let repeats = fresh.iter().filter(|f| !**f).count();
             if repeats > 0 {
@@ -365,20 +371,11 @@ impl Pipeline {
                 let mut keep = fresh.iter();
                 events.retain(|_| *keep.next().unwrap_or(&true));
             }
-            taken_ids = events
-                .iter()
-                .filter_map(|e| e.get("messageId").and_then(Value::as_str))
-                .map(str::to_string)
-                .collect();
         }
         if events.is_empty() {
             return Ok(());
         }
-        let payloads: Vec<Bytes> = events
-            .iter()
-            .map(|e| Bytes::from(serde_json::to_vec(e).unwrap_or_default()))
-            .collect();
-        drop(events);
+        let payloads: Vec<Bytes> = events.iter().map(|e| e.json.clone()).collect();
         match self
             .spool
             .append(source_id(&src.name), now_ms, payloads)
@@ -388,7 +385,7 @@ impl Pipeline {
             Err(e) => {
                 // Not accepted after all: the client's retry must not count as a repeat.
                 if let Some(dedup) = &self.dedup {
-                    let ids: Vec<&str> = taken_ids.iter().map(String::as_str).collect();
+                    let ids: Vec<&str> = events.iter().map(|e| e.message_id.as_str()).collect();
                     dedup.forget(&ids);
                 }
                 Err(match e {

@@ -8,13 +8,16 @@
 //! ([`normalize`]). Whether the Customer.io destination should see it at all is the
 //! `integrations` object's business ([`integrations`]).
 
+pub mod fields;
 pub mod integrations;
 pub mod normalize;
 
 use std::fmt;
 
 use chrono::{DateTime, Utc};
-use serde_json::{Map, Value};
+use serde_json::Value;
+
+pub use fields::{Field, Fields};
 
 /// A Segment call type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -155,21 +158,21 @@ impl Refusal {
     }
 
     /// A refusal of a parsed event; only a refusal copies anything out of the event.
-    fn of(error: EventError, kind: Option<EventType>, fields: &Map<String, Value>) -> Refusal {
+    fn of(error: EventError, kind: Option<EventType>, fields: &Fields<'_>) -> Refusal {
         Refusal {
             error,
             kind,
-            message_id: raw_message_id(fields).map(str::to_owned),
+            message_id: raw_message_id(fields),
         }
     }
 }
 
-/// A checked, normalized event: a known type and the event's JSON fields, with messageId,
-/// receivedAt and timestamp filled in.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SegmentEvent {
+/// A checked, normalized event: a known type and the event's top-level fields, with
+/// messageId, receivedAt and timestamp filled in (nested values stay as sent; see [`Fields`]).
+#[derive(Debug, Clone)]
+pub struct SegmentEvent<'a> {
     kind: EventType,
-    fields: Map<String, Value>,
+    fields: Fields<'a>,
 }
 
 /// The context an event is accepted in.
@@ -184,10 +187,10 @@ pub struct Arrival {
     pub received_at: DateTime<Utc>,
 }
 
-impl SegmentEvent {
+impl<'a> SegmentEvent<'a> {
     /// Checks a raw event and normalizes it. On success the event is ready for delivery; on
     /// failure the error names what is wrong.
-    pub fn accept(mut fields: Map<String, Value>, at: &Arrival) -> Result<SegmentEvent, Refusal> {
+    pub fn accept(mut fields: Fields<'a>, at: &Arrival) -> Result<SegmentEvent<'a>, Refusal> {
         // The key authenticated the request; it must not travel further (logs, dead letters).
         fields.remove("writeKey");
         let kind = settle_type(&mut fields, at).map_err(|e| Refusal::of(e, None, &fields))?;
@@ -204,92 +207,88 @@ impl SegmentEvent {
         self.kind
     }
 
-    /// A top-level field.
-    pub fn get(&self, key: &str) -> Option<&Value> {
-        self.fields.get(key)
+    /// A top-level field, parsed (a copy).
+    pub fn get(&self, key: &str) -> Option<Value> {
+        self.fields.value(key)
     }
 
     /// The messageId (always present after [`SegmentEvent::accept`]).
-    pub fn message_id(&self) -> Option<&str> {
-        self.fields.get("messageId").and_then(Value::as_str)
+    pub fn message_id(&self) -> Option<std::borrow::Cow<'_, str>> {
+        self.fields.str("messageId")
     }
 
     /// Whether the Customer.io (Actions) destination should receive it, per its
     /// `integrations` object. `delete` notices are never delivered: no action handles them.
     pub fn is_for_customerio(&self) -> bool {
-        self.kind != EventType::Delete
-            && integrations::delivers_to_customerio(self.fields.get("integrations"))
+        if self.kind == EventType::Delete {
+            return false;
+        }
+        match self.fields.get("integrations") {
+            Some(field) if field.is_object() => {
+                integrations::delivers_to_customerio(Some(&field.to_value()))
+            }
+            _ => true,
+        }
     }
 
     /// The event as JSON, for delivery.
-    pub fn into_value(self) -> Value {
-        Value::Object(self.fields)
+    pub fn to_json(&self) -> Vec<u8> {
+        self.fields.to_json()
     }
 }
 
 /// The client's own messageId of a raw event, for logging a refusal (before one is generated).
-pub fn raw_message_id(fields: &Map<String, Value>) -> Option<&str> {
+pub fn raw_message_id(fields: &Fields<'_>) -> Option<String> {
     fields
-        .get("messageId")
-        .and_then(Value::as_str)
+        .str("messageId")
         .filter(|s| !s.is_empty())
+        .map(|s| s.into_owned())
 }
 
 /// Decides the type: the path's when the path implies one (a single-event path says what the
 /// event is, whatever the body claims), otherwise the event's own `type`.
-fn settle_type(fields: &mut Map<String, Value>, at: &Arrival) -> Result<EventType, EventError> {
+fn settle_type(fields: &mut Fields<'_>, at: &Arrival) -> Result<EventType, EventError> {
     let kind = match at.path_type {
         Some(kind) => kind,
         None => {
-            let name = match fields.get("type") {
-                None | Some(Value::Null) => return Err(EventError::MissingType),
-                Some(Value::String(s)) if s.is_empty() => return Err(EventError::MissingType),
-                Some(Value::String(s)) => s.as_str(),
-                Some(other) => return Err(EventError::UnknownType(other.to_string())),
+            let field = match fields.get("type") {
+                Some(field) if !field.is_null() => field,
+                _ => return Err(EventError::MissingType),
             };
-            match EventType::parse(name) {
+            let Some(name) = field.as_str() else {
+                return Err(EventError::UnknownType(field.to_value().to_string()));
+            };
+            if name.is_empty() {
+                return Err(EventError::MissingType);
+            }
+            match EventType::parse(&name) {
                 Some(EventType::Delete) if at.rules.origin == Origin::Api => {
-                    return Err(EventError::UnknownType(name.to_string()))
+                    return Err(EventError::UnknownType(name.into_owned()))
                 }
                 Some(kind) => kind,
-                None => return Err(EventError::UnknownType(name.to_string())),
+                None => return Err(EventError::UnknownType(name.into_owned())),
             }
         }
     };
-    if fields.get("type").and_then(Value::as_str) != Some(kind.as_str()) {
-        fields.insert("type".into(), Value::String(kind.as_str().into()));
+    if fields.str("type").as_deref() != Some(kind.as_str()) {
+        fields.insert("type", Value::String(kind.as_str().into()));
     }
     Ok(kind)
 }
 
 /// Raw senders send numeric ids; Segment's own libraries stringify them, so the relay does too
 /// (triggers and mappings compare strings).
-fn coerce_id(fields: &mut Map<String, Value>, key: &str) {
-    if let Some(v) = fields.get_mut(key) {
-        if let Value::Number(n) = v {
-            *v = Value::String(n.to_string());
-        }
+fn coerce_id(fields: &mut Fields<'_>, key: &'static str) {
+    if let Some(n) = fields.get(key).and_then(Field::as_number) {
+        fields.insert(key, Value::String(n.to_string()));
     }
 }
 
-/// Whether a field is present in Segment's sense: JSON `null` and `""` count as absent.
-pub fn is_present(fields: &Map<String, Value>, key: &str) -> bool {
-    match fields.get(key) {
-        None | Some(Value::Null) => false,
-        Some(Value::String(s)) => !s.is_empty(),
-        Some(_) => true,
-    }
-}
-
-fn check_required(
-    fields: &Map<String, Value>,
-    kind: EventType,
-    rules: Rules,
-) -> Result<(), EventError> {
+fn check_required(fields: &Fields<'_>, kind: EventType, rules: Rules) -> Result<(), EventError> {
     if rules.origin == Origin::Api
         && rules.require_ids
-        && !is_present(fields, "userId")
-        && !is_present(fields, "anonymousId")
+        && !fields.is_present("userId")
+        && !fields.is_present("anonymousId")
     {
         return Err(EventError::MissingId);
     }
@@ -301,7 +300,7 @@ fn check_required(
             return Ok(())
         }
     };
-    if is_present(fields, field) {
+    if fields.is_present(field) {
         Ok(())
     } else {
         Err(EventError::MissingField { kind, field })
@@ -312,13 +311,6 @@ fn check_required(
 mod tests {
     use super::*;
     use serde_json::json;
-
-    fn obj(v: Value) -> Map<String, Value> {
-        match v {
-            Value::Object(m) => m,
-            _ => panic!("not an object"),
-        }
-    }
 
     fn arrival(origin: Origin, path_type: Option<EventType>) -> Arrival {
         Arrival {
@@ -335,8 +327,40 @@ mod tests {
         arrival(Origin::Api, path_type)
     }
 
-    fn check(raw: Value, at: &Arrival) -> Result<SegmentEvent, EventError> {
-        SegmentEvent::accept(obj(raw), at).map_err(|r| r.error)
+    /// Accepts `raw` and returns the stored event, parsed back.
+    fn check(raw: Value, at: &Arrival) -> Result<Accepted, EventError> {
+        let json = raw.to_string();
+        let fields = Fields::parse(&json).expect("an object");
+        let event = SegmentEvent::accept(fields, at).map_err(|r| r.error)?;
+        Ok(Accepted {
+            kind: event.kind(),
+            for_customerio: event.is_for_customerio(),
+            message_id: event.message_id().map(|m| m.into_owned()),
+            stored: serde_json::from_slice(&event.to_json()).unwrap(),
+        })
+    }
+
+    #[derive(Debug, PartialEq)]
+    struct Accepted {
+        kind: EventType,
+        for_customerio: bool,
+        message_id: Option<String>,
+        stored: Value,
+    }
+
+    impl Accepted {
+        fn kind(&self) -> EventType {
+            self.kind
+        }
+        fn get(&self, key: &str) -> Option<&Value> {
+            self.stored.get(key)
+        }
+        fn is_for_customerio(&self) -> bool {
+            self.for_customerio
+        }
+        fn message_id(&self) -> Option<&str> {
+            self.message_id.as_deref()
+        }
     }
 
     #[test]

@@ -9,7 +9,7 @@
 use chrono::{DateTime, NaiveDate, SecondsFormat, TimeDelta, Utc};
 use serde_json::{Map, Value};
 
-use super::Origin;
+use super::{Field, Fields, Origin};
 
 /// Fills in messageId, receivedAt, originalTimestamp and timestamp.
 ///
@@ -21,43 +21,39 @@ use super::Origin;
 /// For [`Origin::Webhook`] the event was already normalized by Segment: only missing fields are
 /// filled, because correcting again against this relay's clock would shift `timestamp` by the
 /// webhook's delivery delay (Segment retries webhooks for hours).
-pub fn normalize(fields: &mut Map<String, Value>, received_at: DateTime<Utc>, origin: Origin) {
+pub fn normalize(fields: &mut Fields<'_>, received_at: DateTime<Utc>, origin: Origin) {
     fill_message_id(fields);
     let received = format_timestamp(received_at);
     match origin {
         Origin::Api => {
-            let sent_at = fields
-                .get("sentAt")
-                .and_then(Value::as_str)
-                .and_then(parse_timestamp);
-            match fields.get_mut("timestamp").filter(|v| !v.is_null()) {
+            match fields.get("timestamp").filter(|v| !v.is_null()) {
                 Some(timestamp) => {
                     let corrected = timestamp
                         .as_str()
-                        .and_then(parse_timestamp)
-                        .zip(sent_at)
+                        .and_then(|t| parse_timestamp(&t))
+                        .zip(fields.str("sentAt").and_then(|s| parse_timestamp(&s)))
                         .and_then(|(original, sent)| correct_skew(original, sent, received_at));
                     // The client's value becomes originalTimestamp; it stays as timestamp too
                     // unless it could be corrected.
-                    let original = match corrected {
-                        Some(t) => std::mem::replace(timestamp, Value::String(format_timestamp(t))),
-                        None => timestamp.clone(),
-                    };
-                    fields.insert("originalTimestamp".into(), original);
+                    let original = timestamp.to_value();
+                    if let Some(t) = corrected {
+                        fields.insert("timestamp", Value::String(format_timestamp(t)));
+                    }
+                    fields.insert("originalTimestamp", original);
                 }
                 None => {
-                    fields.insert("timestamp".into(), Value::String(received.clone()));
+                    fields.insert("timestamp", Value::String(received.clone()));
                 }
             }
-            fields.insert("receivedAt".into(), Value::String(received));
+            fields.insert("receivedAt", Value::String(received));
         }
         Origin::Webhook => {
-            if matches!(fields.get("receivedAt"), None | Some(Value::Null)) {
-                fields.insert("receivedAt".into(), Value::String(received));
+            if fields.get("receivedAt").is_none_or(Field::is_null) {
+                fields.insert("receivedAt", Value::String(received));
             }
-            if matches!(fields.get("timestamp"), None | Some(Value::Null)) {
-                let at = fields.get("receivedAt").cloned().unwrap_or(Value::Null);
-                fields.insert("timestamp".into(), at);
+            if fields.get("timestamp").is_none_or(Field::is_null) {
+                let at = fields.value("receivedAt").unwrap_or(Value::Null);
+                fields.insert("timestamp", at);
             }
         }
     }
@@ -65,13 +61,16 @@ pub fn normalize(fields: &mut Map<String, Value>, received_at: DateTime<Utc>, or
 
 /// Keeps a non-empty messageId (numbers become strings); generates a UUID v4 otherwise, as
 /// Segment does for raw HTTP senders. Deduplication keys on it.
-fn fill_message_id(fields: &mut Map<String, Value>) {
+fn fill_message_id(fields: &mut Fields<'_>) {
     let id = match fields.get("messageId") {
-        Some(Value::String(s)) if !s.is_empty() => return,
-        Some(Value::Number(n)) => n.to_string(),
-        _ => uuid::Uuid::new_v4().to_string(),
+        Some(field) => match (field.as_str(), field.as_number()) {
+            (Some(s), _) if !s.is_empty() => return,
+            (_, Some(n)) => n.to_string(),
+            _ => uuid::Uuid::new_v4().to_string(),
+        },
+        None => uuid::Uuid::new_v4().to_string(),
     };
-    fields.insert("messageId".into(), Value::String(id));
+    fields.insert("messageId", Value::String(id));
 }
 
 /// `receivedAt − (sentAt − originalTimestamp)`: the client's clock error cancels out.
@@ -90,7 +89,7 @@ pub fn correct_skew(
 /// specific). The batch's `sentAt`, when it has one, becomes the item's: it is the request's
 /// send time, the one the skew correction needs.
 pub fn merge_envelope(
-    item: &mut Map<String, Value>,
+    item: &mut Fields<'_>,
     context: Option<&Map<String, Value>>,
     integrations: Option<&Map<String, Value>>,
     sent_at: Option<&Value>,
@@ -99,23 +98,26 @@ pub fn merge_envelope(
         let Some(shared) = shared.filter(|m| !m.is_empty()) else {
             continue;
         };
-        match item.get_mut(key) {
-            Some(Value::Object(own)) => {
+        match item.get(key) {
+            Some(field) if field.is_object() => {
+                let Value::Object(mut own) = field.to_value() else {
+                    continue;
+                };
                 for (k, v) in shared {
                     if !own.contains_key(k) {
                         own.insert(k.clone(), v.clone());
                     }
                 }
+                item.insert(key, Value::Object(own));
             }
-            None | Some(Value::Null) => {
-                item.insert(key.into(), Value::Object(shared.clone()));
-            }
+            None => item.insert(key, Value::Object(shared.clone())),
+            Some(field) if field.is_null() => item.insert(key, Value::Object(shared.clone())),
             // A non-object is the item's own (odd) value; leave it alone.
             Some(_) => {}
         }
     }
     if let Some(sent_at) = sent_at.filter(|v| !v.is_null()) {
-        item.insert("sentAt".into(), sent_at.clone());
+        item.insert("sentAt", sent_at.clone());
     }
 }
 
@@ -280,6 +282,26 @@ mod tests {
         }
     }
 
+    /// Normalizes `raw` and returns the event as it would be stored, parsed back.
+    fn normalized(raw: Value, received_at: DateTime<Utc>, origin: Origin) -> Value {
+        let json = raw.to_string();
+        let mut fields = Fields::parse(&json).unwrap();
+        normalize(&mut fields, received_at, origin);
+        serde_json::from_slice(&fields.to_json()).unwrap()
+    }
+
+    fn merged(
+        item: Value,
+        context: Option<&Map<String, Value>>,
+        integrations: Option<&Map<String, Value>>,
+        sent_at: Option<&Value>,
+    ) -> Value {
+        let json = item.to_string();
+        let mut fields = Fields::parse(&json).unwrap();
+        merge_envelope(&mut fields, context, integrations, sent_at);
+        serde_json::from_slice(&fields.to_json()).unwrap()
+    }
+
     #[test]
     fn parses_the_formats_clients_send() {
         for (input, expected) in [
@@ -353,11 +375,14 @@ mod tests {
 
     #[test]
     fn api_events_get_the_corrected_timestamp_when_sent_at_and_timestamp_exist() {
-        let mut e = obj(json!({
-            "timestamp": "2026-01-01T07:33:31.593+01:00",
-            "sentAt": "2026-01-01T06:33:32.9Z",
-        }));
-        normalize(&mut e, at("2026-01-01T06:33:36.745Z"), Origin::Api);
+        let e = normalized(
+            json!({
+                "timestamp": "2026-01-01T07:33:31.593+01:00",
+                "sentAt": "2026-01-01T06:33:32.9Z",
+            }),
+            at("2026-01-01T06:33:36.745Z"),
+            Origin::Api,
+        );
         assert_eq!(e["timestamp"], json!("2026-01-01T06:33:35.438Z"));
         assert_eq!(
             e["originalTimestamp"],
@@ -369,8 +394,11 @@ mod tests {
 
     #[test]
     fn without_sent_at_the_client_timestamp_stands_as_sent() {
-        let mut e = obj(json!({"timestamp": "2015-2-02T00:30:08.276Z"}));
-        normalize(&mut e, at("2026-01-01T00:00:00Z"), Origin::Api);
+        let e = normalized(
+            json!({"timestamp": "2015-2-02T00:30:08.276Z"}),
+            at("2026-01-01T00:00:00Z"),
+            Origin::Api,
+        );
         assert_eq!(e["timestamp"], json!("2015-2-02T00:30:08.276Z"));
         assert_eq!(e["originalTimestamp"], json!("2015-2-02T00:30:08.276Z"));
         assert_eq!(e["receivedAt"], json!("2026-01-01T00:00:00.000Z"));
@@ -378,43 +406,46 @@ mod tests {
 
     #[test]
     fn an_unparseable_timestamp_is_kept_and_not_corrected() {
-        let mut e = obj(json!({"timestamp": "last tuesday", "sentAt": "2026-01-01T00:00:00Z"}));
-        normalize(&mut e, at("2026-01-01T00:00:05Z"), Origin::Api);
+        let e = normalized(
+            json!({"timestamp": "last tuesday", "sentAt": "2026-01-01T00:00:00Z"}),
+            at("2026-01-01T00:00:05Z"),
+            Origin::Api,
+        );
         assert_eq!(e["timestamp"], json!("last tuesday"));
         assert_eq!(e["originalTimestamp"], json!("last tuesday"));
-        let mut e = obj(json!({"timestamp": "2026-01-01T00:00:00Z", "sentAt": "soon"}));
-        normalize(&mut e, at("2026-01-01T00:00:05Z"), Origin::Api);
+        let e = normalized(
+            json!({"timestamp": "2026-01-01T00:00:00Z", "sentAt": "soon"}),
+            at("2026-01-01T00:00:05Z"),
+            Origin::Api,
+        );
         assert_eq!(e["timestamp"], json!("2026-01-01T00:00:00Z"));
     }
 
     #[test]
     fn without_a_client_timestamp_received_at_is_used() {
-        for mut e in [
-            obj(json!({})),
-            obj(json!({"timestamp": null, "sentAt": "2026-01-01T00:00:00Z"})),
+        for raw in [
+            json!({}),
+            json!({"timestamp": null, "sentAt": "2026-01-01T00:00:00Z"}),
         ] {
-            normalize(&mut e, at("2026-01-01T00:00:05Z"), Origin::Api);
+            let e = normalized(raw, at("2026-01-01T00:00:05Z"), Origin::Api);
             assert_eq!(e["timestamp"], json!("2026-01-01T00:00:05.000Z"));
             assert_eq!(e["receivedAt"], json!("2026-01-01T00:00:05.000Z"));
-            assert!(!e.contains_key("originalTimestamp"));
+            assert!(e.get("originalTimestamp").is_none());
         }
     }
 
     #[test]
     fn message_ids_are_kept_or_generated() {
-        let mut e = obj(json!({"messageId": "m-1"}));
-        normalize(&mut e, Utc::now(), Origin::Api);
+        let e = normalized(json!({"messageId": "m-1"}), Utc::now(), Origin::Api);
         assert_eq!(e["messageId"], json!("m-1"));
-        let mut e = obj(json!({"messageId": 12}));
-        normalize(&mut e, Utc::now(), Origin::Api);
+        let e = normalized(json!({"messageId": 12}), Utc::now(), Origin::Api);
         assert_eq!(e["messageId"], json!("12"));
         for raw in [
             json!({}),
             json!({"messageId": null}),
             json!({"messageId": ""}),
         ] {
-            let mut e = obj(raw);
-            normalize(&mut e, Utc::now(), Origin::Api);
+            let e = normalized(raw, Utc::now(), Origin::Api);
             let id = e["messageId"].as_str().unwrap();
             assert!(uuid::Uuid::parse_str(id).is_ok(), "{id}");
         }
@@ -422,43 +453,42 @@ mod tests {
 
     #[test]
     fn webhook_events_keep_segments_timestamps() {
-        let mut e = obj(json!({
+        let before = json!({
             "messageId": "m",
             "timestamp": "2026-01-01T00:00:01.000Z",
             "sentAt": "2026-01-01T00:00:02.000Z",
             "receivedAt": "2026-01-01T00:00:03.000Z",
-        }));
-        let before = e.clone();
-        normalize(&mut e, at("2026-01-02T00:00:00Z"), Origin::Webhook);
+        });
+        let e = normalized(before.clone(), at("2026-01-02T00:00:00Z"), Origin::Webhook);
         assert_eq!(e, before);
-        let mut e = obj(json!({}));
-        normalize(&mut e, at("2026-01-02T00:00:00Z"), Origin::Webhook);
+        let e = normalized(json!({}), at("2026-01-02T00:00:00Z"), Origin::Webhook);
         assert_eq!(e["receivedAt"], json!("2026-01-02T00:00:00.000Z"));
         assert_eq!(e["timestamp"], json!("2026-01-02T00:00:00.000Z"));
     }
 
     #[test]
     fn batch_envelope_merges_one_level_deep_with_item_keys_winning() {
-        let mut item = obj(json!({
+        let item = json!({
             "context": {"ip": "1.1.1.1"},
             "integrations": {"All": true},
             "sentAt": "2020-01-01T00:00:00Z",
-        }));
+        });
         let context = obj(json!({"ip": "2.2.2.2", "library": {"name": "x"}}));
         let integrations = obj(json!({"All": false, "Customer.io (Actions)": true}));
         let sent = json!("2026-01-01T00:00:00Z");
-        merge_envelope(&mut item, Some(&context), Some(&integrations), Some(&sent));
         assert_eq!(
-            Value::Object(item),
+            merged(item, Some(&context), Some(&integrations), Some(&sent)),
             json!({
                 "context": {"ip": "1.1.1.1", "library": {"name": "x"}},
                 "integrations": {"All": true, "Customer.io (Actions)": true},
                 "sentAt": "2026-01-01T00:00:00Z",
             })
         );
-        let mut bare = obj(json!({"context": null}));
-        merge_envelope(&mut bare, Some(&context), None, None);
-        assert_eq!(bare["context"], Value::Object(context));
-        assert!(!bare.contains_key("sentAt"));
+        let bare = merged(json!({"context": null}), Some(&context), None, None);
+        assert_eq!(bare["context"], Value::Object(context.clone()));
+        assert!(bare.get("sentAt").is_none());
+        // A non-object context is the item's own, and stays.
+        let odd = merged(json!({"context": "x"}), Some(&context), None, None);
+        assert_eq!(odd, json!({"context": "x"}));
     }
 }

@@ -6,6 +6,7 @@
 //! header, Java ≥ 3.4 and Kotlin only the body. A refused request is logged loudly, because
 //! every client drops a 401 without telling anyone; the log names the caller, never the key.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
@@ -14,11 +15,11 @@ use axum::http::{header, request::Parts, HeaderMap, HeaderValue};
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
 use base64::Engine;
 use hmac::{Hmac, Mac};
-use serde_json::{Map, Value};
 use sha1::Sha1;
 use subtle::ConstantTimeEq;
 
 use crate::config::Secret;
+use crate::event::Fields;
 
 /// The header Segment's webhook destinations sign with.
 pub const SIGNATURE_HEADER: &str = "x-signature";
@@ -59,11 +60,8 @@ pub fn parse_authorization(value: &str) -> Option<String> {
 
 /// The `writeKey` field of a JSON object (an event or a batch envelope), when it is a
 /// non-empty string.
-pub fn key_from_body(fields: &Map<String, Value>) -> Option<&str> {
-    fields
-        .get("writeKey")
-        .and_then(Value::as_str)
-        .filter(|k| !k.is_empty())
+pub fn key_from_body<'f>(fields: &'f Fields<'_>) -> Option<Cow<'f, str>> {
+    fields.str("writeKey").filter(|k| !k.is_empty())
 }
 
 /// The source of the first candidate key that some source has. The header comes first: with

@@ -26,6 +26,7 @@ pub mod body;
 pub mod error;
 pub mod settings;
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -38,14 +39,15 @@ use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use tower::ServiceBuilder;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
 use crate::app::AppState;
+use crate::delivery::Incoming;
 use crate::event::normalize::merge_envelope;
-use crate::event::{Arrival, EventError, EventType, Origin, Refusal, Rules, SegmentEvent};
+use crate::event::{Arrival, EventError, EventType, Fields, Origin, Refusal, Rules, SegmentEvent};
 use crate::telemetry::metrics::labels;
 pub use error::IngestError;
 
@@ -414,12 +416,15 @@ async fn single(
 ) -> Result<Response, IngestError> {
     let (parts, body) = req.into_parts();
     let bytes = body::read(&parts.headers, body, state.config.server.max_message_bytes).await?;
-    let Value::Object(fields) = body::parse_json(&bytes)? else {
+    if first_byte(&bytes) != Some(b'{') {
+        body::parse_json::<serde::de::IgnoredAny>(&bytes)?;
         return Err(IngestError::InvalidBody(
             "The body must be a JSON object: one event",
         ));
-    };
-    let source = authenticate(state, &parts, route, auth::key_from_body(&fields))?;
+    }
+    let fields: Fields = body::parse_json(&bytes)?;
+    let body_key = auth::key_from_body(&fields).map(Cow::into_owned);
+    let source = authenticate(state, &parts, route, body_key.as_deref())?;
     let mut intake = Intake::new(state, source, route, Origin::Api, Some(kind), received_at);
     match intake.offer(0, fields) {
         Ok(()) => intake.finish().await,
@@ -513,10 +518,7 @@ async fn webhook(
                     limit: server.max_message_bytes,
                 });
             }
-            match body::parse_json(&bytes)? {
-                Value::Object(fields) => WebhookBody::Event(fields),
-                _ => return Err(IngestError::InvalidBody("Expected a JSON object")),
-            }
+            WebhookBody::Event(body::parse_json(&bytes)?)
         }
         _ => {
             body::parse_json::<serde::de::IgnoredAny>(&bytes)?;
@@ -555,7 +557,7 @@ async fn webhook(
             WebhookBody::Event(fields) => auth::key_from_body(fields),
             WebhookBody::Batch(_) => None,
         };
-        let candidates = [header_key.as_deref(), query_key, body_key];
+        let candidates = [header_key.as_deref(), query_key, body_key.as_deref()];
         if !candidates
             .into_iter()
             .flatten()
@@ -601,7 +603,7 @@ async fn webhook(
 
 /// A parsed webhook body.
 enum WebhookBody<'a> {
-    Event(Map<String, Value>),
+    Event(Fields<'a>),
     Batch(Vec<&'a RawValue>),
 }
 
@@ -700,7 +702,7 @@ struct Intake<'s> {
     source: usize,
     route: &'static str,
     arrival: Arrival,
-    events: Vec<Value>,
+    events: Vec<Incoming>,
     errors: Vec<ItemError>,
     tally: Tally,
 }
@@ -735,30 +737,31 @@ impl<'s> Intake<'s> {
 
     /// Parses one raw batch item, refusing it when it is over the per-event limit or not an
     /// object.
-    fn open(&mut self, index: usize, raw: &RawValue) -> Option<Map<String, Value>> {
+    fn open<'r>(&mut self, index: usize, raw: &'r RawValue) -> Option<Fields<'r>> {
         let limit = self.state.config.server.max_message_bytes;
         let size = raw.get().len();
         if size > limit {
             let _ = self.refuse(index, Refusal::new(EventError::TooLarge { size, limit }));
             return None;
         }
-        match serde_json::from_str(raw.get()) {
-            Ok(Value::Object(fields)) => Some(fields),
-            _ => {
-                let _ = self.refuse(index, Refusal::new(EventError::NotAnObject));
-                None
-            }
+        let fields = Fields::parse(raw.get());
+        if fields.is_none() {
+            let _ = self.refuse(index, Refusal::new(EventError::NotAnObject));
         }
+        fields
     }
 
     /// Checks and normalizes one event; keeps it for delivery, counts it as filtered, or
     /// refuses it (counted, logged, listed; the error is returned for single-event paths).
-    fn offer(&mut self, index: usize, fields: Map<String, Value>) -> Result<(), EventError> {
+    fn offer(&mut self, index: usize, fields: Fields<'_>) -> Result<(), EventError> {
         match SegmentEvent::accept(fields, &self.arrival) {
             Ok(event) => {
                 if event.is_for_customerio() {
                     self.tally.add(Some(event.kind()), Outcome::Accepted);
-                    self.events.push(event.into_value());
+                    self.events.push(Incoming {
+                        message_id: event.message_id().unwrap_or_default().into_owned(),
+                        json: event.to_json().into(),
+                    });
                 } else {
                     self.tally.add(Some(event.kind()), Outcome::Filtered);
                 }
