@@ -12,12 +12,16 @@
 //! `JSON.parse` and [`serde_json::Map`] (in insertion order) do.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::fmt;
 
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Number, Value};
+
+/// Keys up to which a repeated key is found by scanning (events have a dozen or so).
+const SCAN_KEYS: usize = 32;
 
 /// One top-level value: the text as sent, or a value the relay set.
 #[derive(Debug, Clone)]
@@ -212,10 +216,32 @@ impl<'de> Deserialize<'de> for Fields<'de> {
 
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Fields<'de>, A::Error> {
                 let mut entries: Vec<(Cow<'de, str>, Field<'de>)> = Vec::with_capacity(16);
+                // Past a few dozen keys, repeats are found by hash rather than by scanning, so
+                // an event of thousands of keys costs linear time, not quadratic.
+                let mut index: Option<HashMap<Cow<'de, str>, usize>> = None;
                 while let Some(Key(key)) = map.next_key()? {
                     let value = Field::Raw(map.next_value::<&'de RawValue>()?);
-                    match entries.iter_mut().find(|(k, _)| *k == key) {
-                        Some((_, v)) => *v = value,
+                    if index.is_none() && entries.len() >= SCAN_KEYS {
+                        index = Some(
+                            entries
+                                .iter()
+                                .enumerate()
+                                .map(|(i, (k, _))| (k.clone(), i))
+                                .collect(),
+                        );
+                    }
+                    let found = match &mut index {
+                        Some(index) => match index.get(&key) {
+                            Some(&i) => Some(i),
+                            None => {
+                                index.insert(key.clone(), entries.len());
+                                None
+                            }
+                        },
+                        None => entries.iter().position(|(k, _)| *k == key),
+                    };
+                    match found {
+                        Some(i) => entries[i].1 = value,
                         None => entries.push((key, value)),
                     }
                 }
@@ -302,6 +328,24 @@ mod tests {
             String::from_utf8(fields.to_json()).unwrap(),
             r#"{"a":3,"b":2}"#
         );
+    }
+
+    #[test]
+    fn repeats_among_thousands_of_keys_are_found_as_among_a_few() {
+        let mut json = String::from("{");
+        for i in 0..5000 {
+            json.push_str(&format!("\"k{i}\":{i},"));
+        }
+        // Repeats of a key from before and from after the switch to hashing.
+        json.push_str("\"k3\":\"again\",\"k4000\":\"again\",\"last\":true}");
+        let fields = Fields::parse(&json).unwrap();
+        assert_eq!(fields.len(), 5001);
+        assert_eq!(
+            fields.to_value(),
+            serde_json::from_str::<Value>(&json).unwrap()
+        );
+        assert_eq!(fields.str("k3").as_deref(), Some("again"));
+        assert_eq!(fields.str("k4000").as_deref(), Some("again"));
     }
 
     #[test]
