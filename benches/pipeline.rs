@@ -164,21 +164,24 @@ fn ingest_batch(c: &mut Criterion) {
     };
     let mut g = c.benchmark_group("ingest");
     g.throughput(Throughput::Elements(100));
-    g.bench_function("parse, normalize and serialize a 100-event batch body", |b| {
-        b.iter(|| {
-            let env: Envelope = serde_json::from_str(black_box(&body)).unwrap();
-            let items: Vec<&serde_json::value::RawValue> =
-                serde_json::from_str(env.batch.get()).unwrap();
-            let mut n = 0;
-            for raw in items {
-                let fields = Fields::parse(raw.get()).unwrap();
-                if let Ok(event) = SegmentEvent::accept(fields, &arrival) {
-                    n += event.to_json().len();
+    g.bench_function(
+        "parse, normalize and serialize a 100-event batch body",
+        |b| {
+            b.iter(|| {
+                let env: Envelope = serde_json::from_str(black_box(&body)).unwrap();
+                let items: Vec<&serde_json::value::RawValue> =
+                    serde_json::from_str(env.batch.get()).unwrap();
+                let mut n = 0;
+                for raw in items {
+                    let fields = Fields::parse(raw.get()).unwrap();
+                    if let Ok(event) = SegmentEvent::accept(fields, &arrival) {
+                        n += event.to_json().len();
+                    }
                 }
-            }
-            n
-        })
-    });
+                n
+            })
+        },
+    );
     g.finish();
 }
 

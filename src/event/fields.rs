@@ -114,9 +114,10 @@ pub struct Fields<'a> {
 }
 
 impl<'a> Fields<'a> {
-    /// Parses an event; `None` when `json` is not a JSON object.
-    pub fn parse(json: &'a str) -> Option<Fields<'a>> {
-        serde_json::from_str(json).ok()
+    /// Parses an event: a JSON object whose values all parse as [`Value`]s (a lone surrogate
+    /// in a string or a number out of `f64`'s range does not, anywhere in it).
+    pub fn parse(json: &'a str) -> Result<Fields<'a>, serde_json::Error> {
+        serde_json::from_str(json)
     }
 
     /// A field.
@@ -220,7 +221,13 @@ impl<'de> Deserialize<'de> for Fields<'de> {
                 // an event of thousands of keys costs linear time, not quadratic.
                 let mut index: Option<HashMap<Cow<'de, str>, usize>> = None;
                 while let Some(Key(key)) = map.next_key()? {
-                    let value = Field::Raw(map.next_value::<&'de RawValue>()?);
+                    let raw = map.next_value::<&'de RawValue>()?;
+                    // Kept as text, the value must still be one the consumer can parse, or an
+                    // acknowledged event would fail there.
+                    serde_json::from_str::<Checked>(raw.get()).map_err(|e| {
+                        de::Error::custom(format_args!("the value of {key:?} is invalid: {e}"))
+                    })?;
+                    let value = Field::Raw(raw);
                     if index.is_none() && entries.len() >= SCAN_KEYS {
                         index = Some(
                             entries
@@ -250,6 +257,67 @@ impl<'de> Deserialize<'de> for Fields<'de> {
         }
 
         deserializer.deserialize_map(FieldsVisitor)
+    }
+}
+
+/// A JSON value walked the way a full parse into [`Value`] walks it, building nothing:
+/// strings are decoded (a lone surrogate is an error) and numbers converted (`1e999` is an
+/// error). Skipping a value, as [`RawValue`] does, checks neither.
+struct Checked;
+
+impl<'de> Deserialize<'de> for Checked {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct CheckedVisitor;
+
+        impl<'de> Visitor<'de> for CheckedVisitor {
+            type Value = Checked;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON value")
+            }
+
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Checked, E> {
+                Ok(Checked)
+            }
+
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Checked, E> {
+                Ok(Checked)
+            }
+
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Checked, E> {
+                Ok(Checked)
+            }
+
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Checked, E> {
+                Ok(Checked)
+            }
+
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<Checked, E> {
+                Ok(Checked)
+            }
+
+            fn visit_unit<E: de::Error>(self) -> Result<Checked, E> {
+                Ok(Checked)
+            }
+
+            fn visit_none<E: de::Error>(self) -> Result<Checked, E> {
+                Ok(Checked)
+            }
+
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Checked, A::Error> {
+                while seq.next_element::<Checked>()?.is_some() {}
+                Ok(Checked)
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Checked, A::Error> {
+                while map.next_key::<Checked>()?.is_some() {
+                    map.next_value::<Checked>()?;
+                }
+                Ok(Checked)
+            }
+        }
+
+        deserializer.deserialize_any(CheckedVisitor)
     }
 }
 
@@ -393,8 +461,34 @@ mod tests {
     #[test]
     fn only_objects_parse() {
         for json in ["[]", "1", "\"x\"", "null", "{", "{\"a\":}", ""] {
-            assert!(Fields::parse(json).is_none(), "{json}");
+            assert!(Fields::parse(json).is_err(), "{json}");
         }
         assert!(Fields::parse(" { } ").unwrap().is_empty());
+    }
+
+    #[test]
+    fn values_a_full_parse_refuses_are_refused_however_deep() {
+        for json in [
+            r#"{"a":"\ud800"}"#,
+            r#"{"p":{"x":["ok","\udc00"]}}"#,
+            r#"{"p":{"\ud800":1}}"#,
+            r#"{"n":1e999}"#,
+            r#"{"p":[{"n":-1e400}]}"#,
+        ] {
+            assert!(serde_json::from_str::<Value>(json).is_err(), "{json}");
+            let err = Fields::parse(json).unwrap_err().to_string();
+            assert!(err.contains("is invalid"), "{json}: {err}");
+        }
+        // What a full parse takes, this takes.
+        for json in [
+            r#"{"a":"\ud83d\ude00","b":[1,-2,3.5e10,true,null,{"c":{}}],"d":1e308}"#,
+            r#"{"big":123456789012345678901234567890}"#,
+        ] {
+            let fields = Fields::parse(json).unwrap();
+            assert_eq!(
+                fields.to_value(),
+                serde_json::from_str::<Value>(json).unwrap()
+            );
+        }
     }
 }

@@ -109,6 +109,10 @@ pub enum EventError {
     /// The event is not a JSON object.
     #[error("the event is not a JSON object")]
     NotAnObject,
+    /// The event is an object, but holds something that is not valid JSON (a lone surrogate
+    /// in a string, a number out of range).
+    #[error("the event is not valid JSON: {0}")]
+    InvalidJson(String),
     /// No `type` (batch items and webhooks must carry one).
     #[error("`type` is required")]
     MissingType,

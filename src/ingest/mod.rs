@@ -744,11 +744,18 @@ impl<'s> Intake<'s> {
             let _ = self.refuse(index, Refusal::new(EventError::TooLarge { size, limit }));
             return None;
         }
-        let fields = Fields::parse(raw.get());
-        if fields.is_none() {
-            let _ = self.refuse(index, Refusal::new(EventError::NotAnObject));
+        match Fields::parse(raw.get()) {
+            Ok(fields) => Some(fields),
+            Err(e) => {
+                let error = if raw.get().starts_with('{') {
+                    EventError::InvalidJson(e.to_string())
+                } else {
+                    EventError::NotAnObject
+                };
+                let _ = self.refuse(index, Refusal::new(error));
+                None
+            }
         }
-        fields
     }
 
     /// Checks and normalizes one event; keeps it for delivery, counts it as filtered, or

@@ -1020,3 +1020,60 @@ async fn captured_browser_traffic_is_accepted_whole() {
     // telemetry on /v1/m, and the settings fetch of a page loaded with `cdnURL`.
     replay_captured(include_str!("../fixtures/clients/browser.jsonl")).await;
 }
+
+/// Operations the dry-run destination has "sent" (counted as sent), over all labels.
+async fn operations_sent(app: &crate::helpers::TestApp) -> u64 {
+    app.metrics()
+        .await
+        .lines()
+        .filter(|l| l.starts_with("cio_relay_operations_sent_total"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
+#[tokio::test]
+async fn values_no_json_parser_takes_are_refused_at_ingest_never_accepted_and_lost() {
+    // Ingest keeps nested values as text; a lone surrogate or an out-of-range number deep in
+    // one must still be refused up front, as a full parse would, not accepted with 200 and
+    // then fail when delivery parses the stored event.
+    let app = spawn_app().await;
+    let lone = r#"{"userId":"u1","event":"E","properties":{"name":"\ud800"}}"#;
+    let req = app
+        .post("/v1/track", Auth::Basic(WRITE_KEY))
+        .body(lone.to_string());
+    let reply = app.send(req).await;
+    reply.assert_error(400, "invalid_json");
+    assert!(
+        reply.json["message"]
+            .as_str()
+            .unwrap()
+            .contains("properties"),
+        "{}",
+        reply.text
+    );
+
+    let batch = format!(
+        r#"{{"batch":[{ok1},{{"type":"track","userId":"u1","event":"E","properties":{{"x":["\udc00"]}}}},{{"type":"track","userId":"u1","event":"E","properties":{{"n":1e999}}}},{ok2}]}}"#,
+        ok1 = typed("track"),
+        ok2 = typed("identify"),
+    );
+    let req = app.post("/v1/batch", Auth::Basic(WRITE_KEY)).body(batch);
+    let reply = app.send(req).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(reply.json["rejected"], 2, "{}", reply.text);
+    let errors = reply.json["errors"].as_array().unwrap();
+    assert_eq!(errors[0]["index"], 1);
+    assert_eq!(errors[1]["index"], 2);
+    for e in errors {
+        assert!(
+            e["message"].as_str().unwrap().contains("not valid JSON"),
+            "{e}"
+        );
+    }
+    // Both accepted events are delivered.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while operations_sent(&app).await < 2 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(operations_sent(&app).await, 2, "{}", app.metrics().await);
+}
