@@ -13,10 +13,9 @@
 //! of `u32 crc32, u8 kind (0 seen, 1 forgotten), u32 n, n × u64 hash`, the CRC covering what
 //! follows it in the chunk.
 
-use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
@@ -86,10 +85,99 @@ impl Hasher for IdHasher {
     }
 }
 
+/// A messageId's hash as it is kept in memory: bytes, so that an entry (hash and bucket tag)
+/// takes 9 bytes with no alignment padding, not 16.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct IdHash([u8; 8]);
+
+impl IdHash {
+    fn new(hash: u64) -> IdHash {
+        IdHash(hash.to_ne_bytes())
+    }
+
+    fn get(self) -> u64 {
+        u64::from_ne_bytes(self.0)
+    }
+}
+
+impl Hash for IdHash {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.get());
+    }
+}
+
+/// Hash of a messageId → the bucket it was first seen in, stored as the bucket number modulo
+/// 256. Every remembered bucket lies within 256 buckets of `latest` (a window is 32 or 33
+/// buckets, pruning keeps entries within it, and a jump of more than a window clears them
+/// all), so the full number is recovered from `latest`.
+#[derive(Default)]
+struct Seen {
+    map: HashMap<IdHash, u8, BuildHasherDefault<IdHasher>>,
+    /// The highest bucket an entry can be in.
+    latest: u64,
+}
+
+impl Seen {
+    fn tag(bucket: u64) -> u8 {
+        (bucket & 0xff) as u8
+    }
+
+    fn bucket(&self, tag: u8) -> u64 {
+        self.latest
+            .saturating_sub(self.latest.wrapping_sub(u64::from(tag)) & 0xff)
+    }
+
+    fn get(&self, hash: u64) -> Option<u64> {
+        self.map.get(&IdHash::new(hash)).map(|&t| self.bucket(t))
+    }
+
+    /// Remembers `hash` as seen in `bucket`, which must not be above `latest` by more than a
+    /// window (callers move `latest` forward with [`Seen::advance`] first).
+    fn insert(&mut self, hash: u64, bucket: u64) {
+        self.latest = self.latest.max(bucket);
+        self.map.insert(IdHash::new(hash), Seen::tag(bucket));
+    }
+
+    fn remove(&mut self, hash: u64) -> Option<u64> {
+        let tag = self.map.remove(&IdHash::new(hash))?;
+        Some(self.bucket(tag))
+    }
+
+    fn retain(&mut self, mut keep: impl FnMut(u64) -> bool) {
+        let latest = self.latest;
+        let bucket = |tag: u8| latest.saturating_sub(latest.wrapping_sub(u64::from(tag)) & 0xff);
+        self.map.retain(|_, tag| keep(bucket(*tag)));
+    }
+
+    fn buckets(&self) -> impl Iterator<Item = u64> + '_ {
+        self.map.values().map(|&t| self.bucket(t))
+    }
+
+    /// Moves `latest` to `bucket`; when that is more than a window on, every entry has
+    /// expired and is dropped (their tags could no longer be told apart).
+    fn advance(&mut self, bucket: u64, window_buckets: u64) {
+        if bucket <= self.latest {
+            return;
+        }
+        if bucket - self.latest > window_buckets {
+            self.map.clear();
+        }
+        self.latest = bucket;
+    }
+
+    fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    fn reserve(&mut self, additional: usize) {
+        self.map.reserve(additional);
+    }
+}
+
 #[derive(Default)]
 struct State {
     /// Hash of a messageId → bucket it was first seen in.
-    seen: HashMap<u64, u64, BuildHasherDefault<IdHasher>>,
+    seen: Seen,
     /// Bucket of the last prune.
     pruned_at: Option<u64>,
     /// Changes not yet written: (bucket, kind, hash).
@@ -106,7 +194,10 @@ impl Dedup {
         fs::create_dir_all(dir).map_err(io_err("creating the dedup directory"))?;
         let (key, fresh) = load_or_create_key(dir).map_err(io_err("reading the dedup key"))?;
         let mut inner = Inner::new(Some(dir.to_path_buf()), window, key);
+        let window_buckets = inner.window_buckets;
+        let bucket_ms = inner.bucket_ms;
         let state = inner.state.get_mut().unwrap_or_else(|e| e.into_inner());
+        let mut files = Vec::new();
         for entry in fs::read_dir(dir).map_err(io_err("listing the dedup directory"))? {
             let path = entry.map_err(io_err("listing the dedup directory"))?.path();
             let Some(start_ms) = parse_bucket_name(&path) else {
@@ -117,16 +208,26 @@ impl Dedup {
                 let _ = fs::remove_file(&path);
                 continue;
             }
+            files.push((start_ms / bucket_ms, path));
+        }
+        // Only the newest window's files can hold ids still remembered; older ones are
+        // deleted by the writer once time moves on.
+        let newest = files.iter().map(|(b, _)| *b).max().unwrap_or(0);
+        state.seen.latest = newest;
+        files.retain(|(b, _)| newest - b <= window_buckets);
+        files.sort();
+        for (bucket, path) in files {
             let bytes = fs::read(&path).map_err(io_err("reading a dedup file"))?;
-            let bucket = start_ms / inner.bucket_ms;
+            let seen = &mut state.seen;
             let used = load_chunks(&bytes, |kind, hash| match kind {
                 SEEN => {
-                    let b = state.seen.entry(hash).or_insert(bucket);
-                    *b = (*b).max(bucket);
+                    if seen.get(hash).is_none_or(|b| b < bucket) {
+                        seen.insert(hash, bucket);
+                    }
                 }
                 _ => {
-                    if state.seen.get(&hash) == Some(&bucket) {
-                        state.seen.remove(&hash);
+                    if seen.get(hash) == Some(bucket) {
+                        seen.remove(hash);
                     }
                 }
             });
@@ -195,19 +296,13 @@ impl Dedup {
         let fresh = hashes
             .into_iter()
             .map(|h| {
-                match seen.entry(h) {
-                    Entry::Occupied(e)
-                        if bucket.saturating_sub(*e.get()) <= inner.window_buckets =>
-                    {
-                        return false;
-                    }
-                    Entry::Occupied(mut e) => {
-                        e.insert(bucket);
-                    }
-                    Entry::Vacant(e) => {
-                        e.insert(bucket);
-                    }
+                if seen
+                    .get(h)
+                    .is_some_and(|b| bucket.saturating_sub(b) <= inner.window_buckets)
+                {
+                    return false;
                 }
+                seen.insert(h, bucket);
                 if persist {
                     unwritten.push((bucket, SEEN, h));
                 }
@@ -230,7 +325,7 @@ impl Dedup {
         let persist = inner.dir.is_some();
         let mut st = lock(&inner.state);
         for h in hashes {
-            if let Some(bucket) = st.seen.remove(&h) {
+            if let Some(bucket) = st.seen.remove(h) {
                 if persist {
                     st.unwritten.push((bucket, FORGOTTEN, h));
                 }
@@ -280,8 +375,8 @@ impl State {
     fn evict_oldest(&mut self, max_ids: usize, bucket: u64, bucket_ms: u64) {
         let mut per_bucket: std::collections::BTreeMap<u64, usize> =
             std::collections::BTreeMap::new();
-        for b in self.seen.values() {
-            *per_bucket.entry(*b).or_default() += 1;
+        for b in self.seen.buckets() {
+            *per_bucket.entry(b).or_default() += 1;
         }
         let target = max_ids - max_ids / 10;
         let mut left = self.seen.len();
@@ -296,7 +391,7 @@ impl State {
         let Some(cutoff) = cutoff else {
             return;
         };
-        self.seen.retain(|_, b| *b > cutoff);
+        self.seen.retain(|b| b > cutoff);
         self.expired_below = self.expired_below.max(cutoff + 1);
         let kept_ms = bucket.saturating_sub(cutoff) * bucket_ms;
         tracing::warn!(
@@ -312,8 +407,9 @@ impl State {
             return;
         }
         self.pruned_at = Some(bucket);
+        self.seen.advance(bucket, window_buckets);
         self.seen
-            .retain(|_, b| bucket.saturating_sub(*b) <= window_buckets);
+            .retain(|b| bucket.saturating_sub(b) <= window_buckets);
         self.expired_below = self
             .expired_below
             .max(bucket.saturating_sub(window_buckets));
@@ -502,4 +598,51 @@ fn load_or_create_key(dir: &Path) -> io::Result<((u64, u64), bool)> {
     fs::rename(&tmp, &path)?;
     File::open(dir)?.sync_all()?;
     Ok((key, true))
+}
+
+#[cfg(test)]
+mod seen_tests {
+    use super::*;
+
+    /// Buckets come back whole however many times the 256-bucket tag wraps, as long as
+    /// pruning keeps up.
+    #[test]
+    fn buckets_survive_the_tag_wrapping() {
+        let window = 33;
+        let mut seen = Seen::default();
+        for bucket in 250..1_000u64 {
+            seen.advance(bucket, window);
+            seen.retain(|b| bucket - b <= window);
+            seen.insert(bucket * 7919, bucket);
+            // Every remembered id decodes to the bucket it was inserted in.
+            for back in 0..=window.min(bucket - 250) {
+                let b = bucket - back;
+                assert_eq!(seen.get(b * 7919), Some(b), "at {bucket}, inserted at {b}");
+            }
+            assert!(seen.len() as u64 <= window + 1);
+        }
+        assert_eq!(seen.remove(999 * 7919), Some(999));
+        assert_eq!(seen.get(999 * 7919), None);
+    }
+
+    #[test]
+    fn a_jump_of_more_than_a_window_forgets_everything() {
+        let mut seen = Seen::default();
+        seen.advance(1_000, 33);
+        seen.insert(1, 1_000);
+        seen.insert(2, 990);
+        // 256 buckets on, the tags would read as fresh again; they must be gone instead.
+        seen.advance(1_256, 33);
+        assert_eq!(seen.len(), 0);
+        assert_eq!(seen.get(1), None);
+        // Within a window nothing is dropped by advancing alone.
+        seen.insert(3, 1_256);
+        seen.advance(1_280, 33);
+        assert_eq!(seen.get(3), Some(1_256));
+    }
+
+    #[test]
+    fn an_entry_is_nine_bytes() {
+        assert_eq!(std::mem::size_of::<(IdHash, u8)>(), 9);
+    }
 }
