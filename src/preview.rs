@@ -6,6 +6,7 @@ use serde_json::{json, Map, Value};
 
 use crate::actions::{Endpoint, Mode};
 use crate::config::Destination;
+use crate::event::{EventKeys, Fields};
 
 /// How to choose single or batch mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -51,12 +52,49 @@ pub struct Outcome {
 
 /// Runs every matching subscription of `dest` on `event`.
 pub fn process(dest: &Destination, event: &Value, choice: ModeChoice) -> Outcome {
+    let matched = dest
+        .subscriptions
+        .iter()
+        .enumerate()
+        .filter(|(_, sub)| sub.trigger.matches(event))
+        .map(|(i, _)| i)
+        .collect();
+    run_matched(dest, event, matched, choice)
+}
+
+/// [`process`] on an event in its stored form, parsing only what is read: first the
+/// top-level fields the destination's triggers read, then those the matching subscriptions'
+/// mappings read. The outcome is the one [`process`] gives on the whole event, since a trigger
+/// or mapping only ever reads the fields it names ([`crate::event::EventKeys`]).
+pub fn process_partial(
+    dest: &Destination,
+    event: &mut PartialEvent<'_, '_>,
+    choice: ModeChoice,
+) -> Outcome {
+    let view = event.with(&dest.trigger_keys);
+    let matched: Vec<usize> = dest
+        .subscriptions
+        .iter()
+        .enumerate()
+        .filter(|(_, sub)| sub.trigger.matches(view))
+        .map(|(i, _)| i)
+        .collect();
+    for &i in &matched {
+        event.with(&dest.subscriptions[i].mapping_keys);
+    }
+    run_matched(dest, event.current(), matched, choice)
+}
+
+/// Runs the `matched` subscriptions (indexes in `dest`'s table, in order) on `event`.
+fn run_matched(
+    dest: &Destination,
+    event: &Value,
+    matched: Vec<usize>,
+    choice: ModeChoice,
+) -> Outcome {
     let mut out = Outcome::default();
-    for (i, sub) in dest.subscriptions.iter().enumerate() {
-        if !sub.trigger.matches(event) {
-            continue;
-        }
-        out.matched.push(i);
+    for &i in &matched {
+        let sub = &dest.subscriptions[i];
         let mode = match choice {
             ModeChoice::Auto => sub.mode(),
             ModeChoice::Single => Mode::Single,
@@ -76,7 +114,56 @@ pub fn process(dest: &Destination, event: &Value, choice: ModeChoice) -> Outcome
             }),
         }
     }
+    out.matched = matched;
     out
+}
+
+/// An event parsed as far as something has needed: the top-level fields asked for so far,
+/// parsed from the stored event's [`Fields`] on first use.
+#[derive(Debug)]
+pub struct PartialEvent<'f, 'a> {
+    fields: &'f Fields<'a>,
+    /// An object holding the fields parsed so far (all of them once `all`).
+    value: Value,
+    all: bool,
+}
+
+impl<'f, 'a> PartialEvent<'f, 'a> {
+    /// Nothing parsed yet.
+    pub fn new(fields: &'f Fields<'a>) -> PartialEvent<'f, 'a> {
+        PartialEvent {
+            fields,
+            value: Value::Object(Map::new()),
+            all: false,
+        }
+    }
+
+    /// The event with (at least) `keys` parsed.
+    pub fn with(&mut self, keys: &EventKeys) -> &Value {
+        if self.all {
+            return &self.value;
+        }
+        if keys.is_all() {
+            self.value = self.fields.to_value();
+            self.all = true;
+            return &self.value;
+        }
+        if let Value::Object(map) = &mut self.value {
+            for key in keys.keys() {
+                if !map.contains_key(key) {
+                    if let Some(field) = self.fields.get(key) {
+                        map.insert(key.clone(), field.to_value());
+                    }
+                }
+            }
+        }
+        &self.value
+    }
+
+    /// The event as parsed so far.
+    pub fn current(&self) -> &Value {
+        &self.value
+    }
 }
 
 /// The path of a request for an operation.

@@ -11,6 +11,7 @@ use super::{
     RawSubscription, Secret, ServerConfig,
 };
 use crate::actions::Action;
+use crate::event::EventKeys;
 use crate::mapping::Mapping;
 use crate::subscription::presets::{Preset, ACTIONS_PRESETS, CLASSIC_PRESETS};
 use crate::subscription::{Subscription, Trigger};
@@ -95,6 +96,8 @@ pub struct Destination {
     pub presets: &'static str,
     /// The effective subscription table, presets first (in the reference's order).
     pub subscriptions: Vec<Subscription>,
+    /// The top-level event keys any of its triggers reads.
+    pub trigger_keys: EventKeys,
     pub delivery: DeliveryConfig,
 }
 
@@ -414,6 +417,10 @@ fn resolve_destination(key: &str, d: &RawDestination) -> Result<Destination, Vec
     if !errors.is_empty() {
         return Err(errors);
     }
+    let mut trigger_keys = EventKeys::none();
+    for sub in &subscriptions {
+        sub.trigger.event_keys(&mut trigger_keys);
+    }
     Ok(Destination {
         name: d.name.clone(),
         region,
@@ -422,6 +429,7 @@ fn resolve_destination(key: &str, d: &RawDestination) -> Result<Destination, Vec
         dry_run,
         presets: preset_name,
         subscriptions,
+        trigger_keys,
         delivery: d.delivery.clone(),
     })
 }

@@ -19,7 +19,8 @@ use tokio::sync::mpsc;
 
 use crate::cio::{self, SendError};
 use crate::config::{Config, Destination};
-use crate::preview::{self, ModeChoice};
+use crate::event::Fields;
+use crate::preview::{self, ModeChoice, PartialEvent};
 use crate::spool::{Dedup, Spool, SpoolError};
 use crate::telemetry::metrics::{labels, Metrics};
 use batcher::{Kind, Limits, Request};
@@ -330,10 +331,16 @@ impl Pipeline {
             );
             return (rec.seq, None);
         };
-        match serde_json::from_slice::<Value>(&rec.payload) {
-            Ok(event) => {
+        // Only the fields the destinations' triggers and matching mappings read are parsed.
+        match Fields::parse_stored(&rec.payload) {
+            Ok(fields) => {
                 let dests = &self.config.sources[source].destinations;
-                (rec.seq, Some(self.build(dests, &event, rec.payload)))
+                let message_id = fields.str("messageId").unwrap_or_default();
+                let mut event = PartialEvent::new(&fields);
+                let built = self.build(dests, rec.payload.clone(), &message_id, |dest| {
+                    preview::process_partial(dest, &mut event, ModeChoice::Auto)
+                });
+                (rec.seq, Some(built))
             }
             Err(e) => {
                 tracing::error!(seq = rec.seq, error = %e, "A spooled event is not JSON; dropping it");
@@ -412,13 +419,26 @@ impl Pipeline {
         raw: Bytes,
         on_done: Option<OnDone>,
     ) -> Result<(), SubmitError> {
-        let built = self.build(dest_indexes, event, raw);
+        let message_id = event
+            .get("messageId")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let built = self.build(dest_indexes, raw, message_id, |dest| {
+            preview::process(dest, event, ModeChoice::Auto)
+        });
         self.send(built, on_done)
     }
 
-    /// Builds an event's operations for `dest_indexes` (the CPU-heavy part, safe to run on any
-    /// task: nothing is queued yet).
-    fn build(&self, dest_indexes: &[usize], event: &Value, raw: Bytes) -> Built {
+    /// Builds an event's operations for `dest_indexes` with `process`, which runs a
+    /// destination's table on the event (the CPU-heavy part, safe to run on any task: nothing
+    /// is queued yet). `raw` is the event as stored, for dead letters.
+    fn build(
+        &self,
+        dest_indexes: &[usize],
+        raw: Bytes,
+        message_id: &str,
+        mut process: impl FnMut(&Destination) -> preview::Outcome,
+    ) -> Built {
         let now = Instant::now();
         let mut built = Built {
             per_dest: Vec::with_capacity(dest_indexes.len()),
@@ -426,13 +446,13 @@ impl Pipeline {
         };
         for &d in dest_indexes {
             let dest = &self.config.destinations[d];
-            let outcome = preview::process(dest, event, ModeChoice::Auto);
+            let outcome = process(dest);
             for r in &outcome.refusals {
                 built.refused.push((d, r.subscription));
                 tracing::debug!(
                     destination = %dest.name,
                     subscription = %dest.subscriptions[r.subscription].name,
-                    message_id = %event.get("messageId").and_then(|v| v.as_str()).unwrap_or(""),
+                    message_id,
                     reason = %r.message,
                     "Event refused by subscription"
                 );

@@ -10,6 +10,7 @@
 
 pub mod fields;
 pub mod integrations;
+pub mod keys;
 pub mod normalize;
 
 use std::fmt;
@@ -18,6 +19,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 pub use fields::{Field, Fields};
+pub use keys::EventKeys;
 
 /// A Segment call type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -32,6 +32,7 @@ use serde_json::{Map, Value};
 
 use self::path::{is_falsy, Path};
 use self::template::{js_string, Template};
+use crate::event::EventKeys;
 
 /// A parsed field mapping.
 #[derive(Debug, Clone, PartialEq)]
@@ -145,6 +146,41 @@ impl Mapping {
     /// Parses a mapping value given as JSON (from TOML config or the built-in defaults).
     pub fn parse(v: &Value) -> Result<Mapping, MappingError> {
         parse_at(v, "")
+    }
+
+    /// Adds the top-level event keys resolving this mapping can read to `out`: resolving it
+    /// against an event holding only those keys gives what resolving it against the whole
+    /// event gives. A path computed at resolve time could read any key.
+    pub fn event_keys(&self, out: &mut EventKeys) {
+        match self {
+            Mapping::Literal(_) => {}
+            Mapping::Path(Arg::Static(path)) => path.event_keys(out),
+            Mapping::Template(Arg::Static(t)) => t.event_keys(out),
+            Mapping::Path(Arg::Dynamic(_)) | Mapping::Template(Arg::Dynamic(_)) => out.add_all(),
+            Mapping::If(m) => {
+                match &m.condition {
+                    Condition::Exists(c) | Condition::Blank(c) => c.event_keys(out),
+                }
+                for branch in [&m.then, &m.otherwise].into_iter().flatten() {
+                    branch.event_keys(out);
+                }
+            }
+            // The shape is resolved against each element, not the event.
+            Mapping::ArrayPath(m) => match &m.root {
+                ArrayRoot::Path(path) => path.event_keys(out),
+                ArrayRoot::Mapping(root) => root.event_keys(out),
+            },
+            Mapping::Object(fields) => {
+                for (_, m) in fields {
+                    m.event_keys(out);
+                }
+            }
+            Mapping::Array(items) => {
+                for m in items {
+                    m.event_keys(out);
+                }
+            }
+        }
     }
 
     /// Resolves the mapping against `event`. `None` means undefined (absent); `Some(Null)` is a

@@ -17,6 +17,8 @@
 
 use serde_json::Value;
 
+use crate::event::EventKeys;
+
 /// A parsed path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Path {
@@ -27,6 +29,15 @@ pub enum Path {
 }
 
 impl Path {
+    /// Adds the top-level event key the path starts from to `out` (every key for the whole
+    /// event).
+    pub fn event_keys(&self, out: &mut EventKeys) {
+        match self {
+            Path::Whole => out.add_all(),
+            Path::Keys(keys) => out.add(&keys[0]),
+        }
+    }
+
     /// Parses the argument of `@path` or the path of `@arrayPath`: removes the first `$.`,
     /// then splits the rest.
     pub fn parse_directive(path: &str) -> Path {

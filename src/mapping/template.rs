@@ -14,6 +14,7 @@
 use serde_json::{Number, Value};
 
 use super::path::Path;
+use crate::event::EventKeys;
 
 /// A parsed `@template` string.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,6 +51,20 @@ impl Template {
             Template {
                 parts,
                 two_pass: false,
+            }
+        }
+    }
+
+    /// Adds the top-level event keys rendering reads to `out`. A two-pass template reads
+    /// paths that come out of the event's own data, so it reads every key.
+    pub fn event_keys(&self, out: &mut EventKeys) {
+        if self.two_pass {
+            out.add_all();
+            return;
+        }
+        for part in &self.parts {
+            if let Part::Placeholder(p) = part {
+                p.event_keys(out);
             }
         }
     }

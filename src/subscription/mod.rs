@@ -7,6 +7,7 @@ pub mod presets;
 use serde_json::Value;
 
 use crate::actions::{self, Action, Built, Mode};
+use crate::event::EventKeys;
 use crate::mapping::Mapping;
 pub use fql::Trigger;
 
@@ -27,6 +28,9 @@ pub struct Subscription {
     pub batching: bool,
     /// The most operations per batch request (`batch_size`, a literal from 2 to 100).
     pub batch_size: usize,
+    /// The top-level event keys the mapping reads (the trigger's are
+    /// [`Trigger::event_keys`]).
+    pub mapping_keys: EventKeys,
 }
 
 impl Subscription {
@@ -74,6 +78,10 @@ impl Subscription {
         };
         // Report Delivery Event has no batch form: one request per event, always.
         let batching = batching && action.endpoint() == actions::Endpoint::V2;
+        let mut mapping_keys = EventKeys::none();
+        for (_, m) in &mapping {
+            m.event_keys(&mut mapping_keys);
+        }
         Ok(Subscription {
             name,
             trigger,
@@ -82,6 +90,7 @@ impl Subscription {
             preset,
             batching,
             batch_size,
+            mapping_keys,
         })
     }
 

@@ -146,3 +146,131 @@ fn golden_batch_mode_matches_expected_jsonl() {
 fn golden_single_mode_matches_expected_single_jsonl() {
     check("expected-single.jsonl", ModeChoice::Single);
 }
+
+/// Delivery parses only the top-level fields a destination's triggers and matching mappings
+/// read. On every corpus event, and for tables with mappings that read the whole event, a
+/// path computed from the event, a two-pass template, `@arrayPath` and `@if`, that must give
+/// what running on the whole event gives.
+#[test]
+fn parsing_only_what_is_read_changes_nothing() {
+    use cio_relay::event::Fields;
+    use cio_relay::preview::{process, process_partial, PartialEvent};
+
+    // One destination per feature, so that no subscription reading everything hides another's
+    // mistake.
+    let custom = r#"
+[[sources]]
+name = "s"
+write_key = "k"
+
+[[destinations]]
+name = "whole"
+dry_run = true
+
+[[destinations.subscriptions]]
+name = "Track Event"
+[destinations.subscriptions.mapping]
+data = { "@path" = "$." }
+
+[[destinations]]
+name = "dynamic"
+dry_run = true
+presets = "none"
+
+[[destinations.subscriptions]]
+name = "Dynamic"
+trigger = 'type = "identify"'
+action = "trackEvent"
+[destinations.subscriptions.mapping]
+id = { "@path" = "$.userId" }
+name = { "@path" = { "@template" = "context.{{type}}" } }
+data = { "@path" = "$.properties" }
+
+[[destinations]]
+name = "twopass"
+dry_run = true
+presets = "none"
+
+[[destinations.subscriptions]]
+name = "Two passes"
+trigger = 'type = "identify"'
+action = "trackEvent"
+[destinations.subscriptions.mapping]
+id = { "@path" = "$.userId" }
+name = "n"
+data = { text = { "@template" = "{{{properties.tpl}}} {{userId}}" } }
+
+[[destinations]]
+name = "shapes"
+dry_run = true
+presets = "none"
+
+[[destinations.subscriptions]]
+name = "Shapes"
+trigger = 'type = "page" or type = "group" or event = "Mac"'
+action = "trackEvent"
+[destinations.subscriptions.mapping]
+id = { "@path" = "$.userId" }
+name = { "@if" = { exists = { "@path" = "$.name" }, then = { "@path" = "$.name" }, else = { "@path" = "$.context.page.title" } } }
+data = { skus = { "@arrayPath" = ["$.properties.products", { sku = { "@path" = "$.sku" } }] } }
+"#;
+    let custom: cio_relay::config::RawConfig = toml::from_str(custom).expect("parses");
+    let custom = cio_relay::config::resolve(custom).expect("resolves");
+    let classic: cio_relay::config::RawConfig = toml::from_str(
+        "[[sources]]\nname = \"s\"\nwrite_key = \"k\"\n[[destinations]]\nname = \"c\"\ndry_run = true\npresets = \"classic\"\n",
+    )
+    .expect("parses");
+    let classic = cio_relay::config::resolve(classic).expect("resolves");
+    let golden = golden_config();
+    let mut dests = vec![&golden.destinations[0], &classic.destinations[0]];
+    dests.extend(custom.destinations.iter());
+    assert!(!dests[0].trigger_keys.is_all());
+    assert!(!dests[0].trigger_keys.contains("context"));
+
+    let mut corpus = read_jsonl("corpus.jsonl");
+    corpus.push(serde_json::json!({
+        "type": "track", "event": "Mac", "userId": "u", "properties": {"tpl": "{{event}}",
+        "products": [{"sku": "a"}, {"sku": "b"}]},
+        "context": {"track": "ctx", "userAgent": "Mac", "page": {"title": "PT"}}
+    }));
+    corpus.push(serde_json::json!({
+        "type": "identify", "userId": "u", "event": "not read by any trigger",
+        "properties": {"tpl": "{{context.page.path}}"},
+        "context": {"identify": "from context", "page": {"path": "/p", "title": "T"}}
+    }));
+    corpus.push(serde_json::json!({
+        "type": "page", "userId": "u", "properties": {"products": [{"sku": "c"}], "url": "https://example.com/p"},
+        "context": {"page": {"title": "Title from context", "url": "https://example.com/p"}}
+    }));
+    let mut compared = 0;
+    let mut built_by = std::collections::BTreeMap::new();
+    for event in &corpus {
+        let stored = serde_json::to_vec(event).expect("serializes");
+        for choice in [ModeChoice::Auto, ModeChoice::Single, ModeChoice::Batch] {
+            for dest in &dests {
+                let fields = Fields::parse_stored(&stored).expect("parses");
+                let mut partial = PartialEvent::new(&fields);
+                let lazily = process_partial(dest, &mut partial, choice);
+                let whole = process(dest, event, choice);
+                assert_eq!(lazily, whole, "{} on {event}", dest.name);
+                compared += whole.ops.len() + whole.refusals.len();
+                if event["userId"] == "u" && dest.name != "c" && dest.name != "golden" {
+                    // The hand-made events exercise the custom tables for real.
+                    assert!(
+                        whole.refusals.is_empty(),
+                        "{} on {event}: {whole:?}",
+                        dest.name
+                    );
+                    *built_by.entry(dest.name.clone()).or_insert(0) += whole.ops.len();
+                }
+            }
+        }
+    }
+    assert!(compared > 1_000, "{compared}");
+    for name in ["whole", "dynamic", "twopass", "shapes"] {
+        assert!(
+            built_by.get(name).is_some_and(|n| *n >= 1),
+            "{name}: {built_by:?}"
+        );
+    }
+}

@@ -20,6 +20,21 @@ pub(super) enum Expr {
     Call(Call),
 }
 
+impl Expr {
+    /// Adds the top-level event keys the expression reads to `out`.
+    pub(super) fn event_keys(&self, out: &mut crate::event::EventKeys) {
+        match self {
+            Expr::Or(children) | Expr::And(children) => {
+                for c in children {
+                    c.event_keys(out);
+                }
+            }
+            Expr::Compare(c) => out.add(c.field.event_key()),
+            Expr::Call(c) => out.add(c.field.event_key()),
+        }
+    }
+}
+
 /// `field op literal`.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct Comparison {
@@ -146,6 +161,19 @@ pub(super) enum Field {
     UserId,
     /// `properties.a.b`, `traits.a`, `context.a.b`: the keys after the scope.
     Path { scope: Scope, keys: Vec<String> },
+}
+
+impl Field {
+    /// The top-level event key the field is read from.
+    pub(super) fn event_key(&self) -> &'static str {
+        match self {
+            Field::Type => "type",
+            Field::Event => "event",
+            Field::Name => "name",
+            Field::UserId => "userId",
+            Field::Path { scope, .. } => scope.key(),
+        }
+    }
 }
 
 /// The object a scoped path starts from.

@@ -98,6 +98,11 @@ impl Trigger {
         eval::eval(&self.expr, event)
     }
 
+    /// Adds the top-level event keys the trigger reads to `out`.
+    pub fn event_keys(&self, out: &mut crate::event::EventKeys) {
+        self.expr.event_keys(out);
+    }
+
     /// The text the trigger was parsed from.
     pub fn source(&self) -> &str {
         &self.source
