@@ -112,8 +112,8 @@ pub struct ServerConfig {
     pub spool_max_events: usize,
     /// Hours a messageId is remembered for de-duplication (0 turns it off).
     pub dedup_window_hours: u64,
-    /// Most messageIds remembered (about 30 bytes each); past it the oldest are forgotten
-    /// early and the window shrinks to what fits.
+    /// Most messageIds remembered (the map is sized for this many up front: about 21 bytes
+    /// each); past it the oldest are forgotten early and the window shrinks to what fits.
     pub dedup_max_ids: usize,
 }
 

@@ -262,7 +262,7 @@ impl Dedup {
 
     /// Caps how many ids are remembered. The window is the promise while the ids of a whole
     /// window fit; under more traffic than that (24 h at 1,000 events/s is 86 million ids, about
-    /// 2.6 GB) the oldest time buckets are forgotten early, so memory stays bounded and the
+    /// 1.3 GB) the oldest time buckets are forgotten early, so memory stays bounded and the
     /// window shrinks to what fits. Each time that happens a warning says how long the window
     /// effectively is.
     pub fn with_max_ids(self, max_ids: usize) -> Dedup {
