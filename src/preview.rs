@@ -52,14 +52,17 @@ pub struct Outcome {
 
 /// Runs every matching subscription of `dest` on `event`.
 pub fn process(dest: &Destination, event: &Value, choice: ModeChoice) -> Outcome {
-    let matched = dest
-        .subscriptions
+    run_matched(dest, event, matching(dest, event), choice)
+}
+
+/// The indexes of the subscriptions whose trigger selects `event`, in table order.
+fn matching(dest: &Destination, event: &Value) -> Vec<usize> {
+    dest.subscriptions
         .iter()
         .enumerate()
         .filter(|(_, sub)| sub.trigger.matches(event))
         .map(|(i, _)| i)
-        .collect();
-    run_matched(dest, event, matched, choice)
+        .collect()
 }
 
 /// [`process`] on an event in its stored form, parsing only what is read: first the
@@ -71,14 +74,7 @@ pub fn process_partial(
     event: &mut PartialEvent<'_, '_>,
     choice: ModeChoice,
 ) -> Outcome {
-    let view = event.with(&dest.trigger_keys);
-    let matched: Vec<usize> = dest
-        .subscriptions
-        .iter()
-        .enumerate()
-        .filter(|(_, sub)| sub.trigger.matches(view))
-        .map(|(i, _)| i)
-        .collect();
+    let matched = matching(dest, event.with(&dest.trigger_keys));
     for &i in &matched {
         event.with(&dest.subscriptions[i].mapping_keys);
     }
