@@ -23,6 +23,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
+use axum::extract::State;
 use axum::routing::post;
 use axum::Router;
 use hdrhistogram::Histogram;
@@ -89,48 +90,30 @@ struct BatchBody {
     batch: Vec<serde::de::IgnoredAny>,
 }
 
+/// `POST /api/v2/batch`: counts the batch's operations.
+async fn fake_batch(State(s): State<Arc<FakeStats>>, body: Bytes) -> &'static str {
+    let n = serde_json::from_slice::<BatchBody>(&body).map_or(0, |b| b.batch.len()) as u64;
+    s.requests.fetch_add(1, Ordering::Relaxed);
+    s.batch_requests.fetch_add(1, Ordering::Relaxed);
+    s.ops.fetch_add(n, Ordering::Relaxed);
+    s.batch_ops.fetch_add(n, Ordering::Relaxed);
+    "{}"
+}
+
+/// `POST /api/v2/entity` and `/api/v1/metrics`: one operation each.
+async fn fake_single(State(s): State<Arc<FakeStats>>) -> &'static str {
+    s.requests.fetch_add(1, Ordering::Relaxed);
+    s.ops.fetch_add(1, Ordering::Relaxed);
+    "{}"
+}
+
 async fn start_fake() -> (SocketAddr, Arc<FakeStats>) {
     let stats = Arc::new(FakeStats::default());
-    let s1 = stats.clone();
-    let s2 = stats.clone();
-    let s3 = stats.clone();
     let app = Router::new()
-        .route(
-            "/api/v2/batch",
-            post(move |body: Bytes| {
-                let s = s1.clone();
-                async move {
-                    let n = serde_json::from_slice::<BatchBody>(&body).map_or(0, |b| b.batch.len());
-                    s.requests.fetch_add(1, Ordering::Relaxed);
-                    s.batch_requests.fetch_add(1, Ordering::Relaxed);
-                    s.ops.fetch_add(n as u64, Ordering::Relaxed);
-                    s.batch_ops.fetch_add(n as u64, Ordering::Relaxed);
-                    "{}"
-                }
-            }),
-        )
-        .route(
-            "/api/v2/entity",
-            post(move || {
-                let s = s2.clone();
-                async move {
-                    s.requests.fetch_add(1, Ordering::Relaxed);
-                    s.ops.fetch_add(1, Ordering::Relaxed);
-                    "{}"
-                }
-            }),
-        )
-        .route(
-            "/api/v1/metrics",
-            post(move || {
-                let s = s3.clone();
-                async move {
-                    s.requests.fetch_add(1, Ordering::Relaxed);
-                    s.ops.fetch_add(1, Ordering::Relaxed);
-                    "{}"
-                }
-            }),
-        );
+        .route("/api/v2/batch", post(fake_batch))
+        .route("/api/v2/entity", post(fake_single))
+        .route("/api/v1/metrics", post(fake_single))
+        .with_state(stats.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind fake");
