@@ -21,7 +21,7 @@ use crate::cio::{self, SendError};
 use crate::config::{Config, Destination};
 use crate::event::Fields;
 use crate::preview::{self, ModeChoice, PartialEvent};
-use crate::spool::{Dedup, Spool, SpoolError};
+use crate::spool::{Dedup, Spool, SpoolError, Verdict};
 use crate::telemetry::metrics::{labels, Metrics};
 use batcher::{Kind, Limits, Request};
 use dead_letter::{DeadLetter, DeadLetterWriter};
@@ -39,6 +39,11 @@ pub enum SubmitError {
     /// The relay is shutting down.
     #[error("the relay is shutting down")]
     ShuttingDown,
+    /// An event of this request has the messageId of one another request is still storing
+    /// (a client retrying before its first attempt was answered): whether that one is taken
+    /// is not known yet, so neither answer would be safe.
+    #[error("an event with the same messageId is still being stored; retry after 1 s")]
+    InFlight,
     /// The spool could not store the events (a disk problem): nothing was accepted.
     #[error("the relay cannot store events right now: {0}")]
     Storage(String),
@@ -368,45 +373,54 @@ impl Pipeline {
         };
         let now_ms = chrono::Utc::now().timestamp_millis().max(0) as u64;
         let mut events = events;
+        // New ids are reserved now and remembered only once the spool has their events.
+        let mut reservation = None;
         if let Some(dedup) = &self.dedup {
             let ids: Vec<&str> = events.iter().map(|e| e.message_id.as_str()).collect();
-            let fresh = dedup.check_and_insert(&ids, now_ms);
-            let repeats = fresh.iter().filter(|f| !**f).count();
+            let (verdicts, reserved) = dedup.reserve(&ids, now_ms);
+            if verdicts.contains(&Verdict::InFlight) {
+                dedup.release(reserved);
+                return Err(SubmitError::InFlight);
+            }
+            reservation = Some(reserved);
+            let repeats = verdicts.iter().filter(|v| **v == Verdict::Repeat).count();
             if repeats > 0 {
                 self.duplicates[source].inc_by(repeats as u64);
                 tracing::debug!(source = %src.name, repeats, "Dropped repeated messageIds");
-                let mut keep = fresh.iter();
-                events.retain(|_| *keep.next().unwrap_or(&true));
+                let mut keep = verdicts.iter();
+                events.retain(|_| keep.next() == Some(&Verdict::New));
             }
         }
+        let settle = |stored: bool| {
+            if let (Some(dedup), Some(reserved)) = (&self.dedup, reservation) {
+                if stored {
+                    dedup.commit(reserved, now_ms);
+                } else {
+                    // Not accepted after all: the client's retry must not count as a repeat.
+                    dedup.release(reserved);
+                }
+            }
+        };
         if events.is_empty() {
+            settle(true);
             return Ok(());
         }
-        let payloads: Vec<Bytes> = events.iter().map(|e| e.json.clone()).collect();
-        match self
+        let payloads: Vec<Bytes> = events.into_iter().map(|e| e.json).collect();
+        let result = self
             .spool
             .append(source_id(&src.name), now_ms, payloads)
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                // Not accepted after all: the client's retry must not count as a repeat.
-                if let Some(dedup) = &self.dedup {
-                    let ids: Vec<&str> = events.iter().map(|e| e.message_id.as_str()).collect();
-                    dedup.forget(&ids);
-                }
-                Err(match e {
-                    SpoolError::Full => SubmitError::Overloaded {
-                        retry_after: Duration::from_secs(5),
-                    },
-                    SpoolError::Closed => SubmitError::ShuttingDown,
-                    SpoolError::Io(msg) => {
-                        tracing::error!(error = %msg, "Cannot write to the spool; refusing events with 503");
-                        SubmitError::Storage(msg)
-                    }
-                })
+            .await;
+        settle(result.is_ok());
+        result.map(|_| ()).map_err(|e| match e {
+            SpoolError::Full => SubmitError::Overloaded {
+                retry_after: Duration::from_secs(5),
+            },
+            SpoolError::Closed => SubmitError::ShuttingDown,
+            SpoolError::Io(msg) => {
+                tracing::error!(error = %msg, "Cannot write to the spool; refusing events with 503");
+                SubmitError::Storage(msg)
             }
-        }
+        })
     }
 
     /// Runs one event through `dest_indexes` and queues its operations. `raw` is the event as
@@ -526,9 +540,13 @@ impl Pipeline {
         }
     }
 
-    /// Records the acknowledgements so far and closes the spool.
+    /// Records the acknowledgements so far and closes the spool, then writes the ids the
+    /// dedup store has not written yet.
     pub async fn close(&self) {
         self.spool.close().await;
+        if let Some(dedup) = &self.dedup {
+            dedup.close();
+        }
     }
 }
 

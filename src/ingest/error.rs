@@ -96,6 +96,7 @@ impl IngestError {
             IngestError::MethodNotAllowed(_) => "method_not_allowed",
             IngestError::Unavailable(SubmitError::Overloaded { .. }) => "overloaded",
             IngestError::Unavailable(SubmitError::ShuttingDown) => "shutting_down",
+            IngestError::Unavailable(SubmitError::InFlight) => "in_flight",
             IngestError::Unavailable(SubmitError::Storage(_)) => "storage_unavailable",
         }
     }
@@ -120,6 +121,9 @@ impl IntoResponse for IngestError {
                 let secs = retry_after.as_secs_f64().ceil().max(1.0) as u64;
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
             }
+            IngestError::Unavailable(SubmitError::InFlight) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
             IngestError::Unavailable(_) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
             }
@@ -142,6 +146,15 @@ mod tests {
         .into_response();
         assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(r.headers()[header::RETRY_AFTER], "2");
+    }
+
+    #[test]
+    fn a_retry_racing_its_first_attempt_is_told_to_come_back_in_a_second() {
+        let e = IngestError::Unavailable(SubmitError::InFlight);
+        assert_eq!(e.code(), "in_flight");
+        let r = e.into_response();
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(r.headers()[header::RETRY_AFTER], "1");
     }
 
     #[test]

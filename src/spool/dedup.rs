@@ -6,12 +6,21 @@
 //! kept: in memory, one map from hash to the time bucket it was first seen in; on disk, one
 //! append-only file per time bucket, so that forgetting an expired bucket is deleting a file.
 //! A bucket lasts a 32nd of the window: an id is remembered for at least the window and at
-//! most a 32nd longer. New ids are written to disk by a background thread every 100 ms, so a
-//! crash forgets at most the last 100 ms of ids (their retries would be delivered twice).
+//! most a 32nd longer.
+//!
+//! Taking an id is two steps, so that an id is never remembered for an event that was not
+//! stored: [`Dedup::reserve`] marks the request's new ids as in flight, and once the spool has
+//! the events [`Dedup::commit`] remembers them (or [`Dedup::release`] lets them go when it
+//! refused them). A retry that arrives while the first attempt is still in flight is told so
+//! ([`Verdict::InFlight`]) instead of being called a repeat: the first attempt may yet fail.
+//! Committed ids are written to disk by a background thread every 100 ms, after their events
+//! are in the spool, so a crash forgets at most the last 100 ms of ids (their retries would be
+//! delivered twice) and never remembers an id whose event was lost.
 //!
 //! File `key`: `u64 k0, u64 k1, u32 crc32`. File `<bucket start ms, 20 digits>.ids`: chunks
 //! of `u32 crc32, u8 kind (0 seen, 1 forgotten), u32 n, n × u64 hash`, the CRC covering what
-//! follows it in the chunk.
+//! follows it in the chunk. Only "seen" chunks are written now; "forgotten" chunks, which
+//! earlier versions wrote, are still honoured when read.
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
@@ -153,16 +162,16 @@ impl Seen {
         self.map.values().map(|&t| self.bucket(t))
     }
 
-    /// Moves `latest` to `bucket`; when that is more than a window on, every entry has
-    /// expired and is dropped (their tags could no longer be told apart).
+    /// Moves `latest` to `bucket`. When the clock moved more than a window either way, every
+    /// entry is dropped: forward they have all expired, and after a jump back their tags
+    /// could no longer be told apart (a lapse in de-duplication, never a false repeat).
     fn advance(&mut self, bucket: u64, window_buckets: u64) {
-        if bucket <= self.latest {
-            return;
-        }
-        if bucket - self.latest > window_buckets {
+        if bucket.abs_diff(self.latest) > window_buckets {
             self.map.clear();
+            self.latest = bucket;
+        } else {
+            self.latest = self.latest.max(bucket);
         }
-        self.latest = bucket;
     }
 
     fn len(&self) -> usize {
@@ -174,14 +183,37 @@ impl Seen {
     }
 }
 
+/// What [`Dedup::reserve`] says of one id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Not seen within the window: reserved for this request.
+    New,
+    /// Accepted within the window, or earlier in the same request: drop it.
+    Repeat,
+    /// Another request holding it is still being stored; its outcome is not known yet.
+    InFlight,
+}
+
+/// The ids one [`Dedup::reserve`] call took; hand it to [`Dedup::commit`] or
+/// [`Dedup::release`].
+#[must_use = "reserved ids stay in flight until committed or released"]
+#[derive(Debug)]
+pub struct Reservation {
+    hashes: Vec<u64>,
+}
+
 #[derive(Default)]
 struct State {
     /// Hash of a messageId → bucket it was first seen in.
     seen: Seen,
+    /// Reserved ids whose events are being stored → the reserving call's number.
+    in_flight: HashMap<IdHash, u64, BuildHasherDefault<IdHasher>>,
+    /// Numbers reserving calls.
+    calls: u64,
     /// Bucket of the last prune.
     pruned_at: Option<u64>,
-    /// Changes not yet written: (bucket, kind, hash).
-    unwritten: Vec<(u64, u8, u64)>,
+    /// Ids remembered but not yet written: (bucket, hash).
+    unwritten: Vec<(u64, u64)>,
     /// Bucket files below this bucket are expired.
     expired_below: u64,
 }
@@ -279,58 +311,79 @@ impl Dedup {
         self
     }
 
-    /// For each id, true when it was not seen within the window (and now is), false for a
-    /// repeat. An id repeated within `message_ids` is new only the first time.
+    /// Reserves the ids not seen within the window. An id repeated within `message_ids` is new
+    /// only the first time. The new ones must then be committed or released.
     ///
     /// `now_ms` is the wall clock in milliseconds since the Unix epoch.
-    pub fn check_and_insert(&self, message_ids: &[&str], now_ms: u64) -> Vec<bool> {
+    pub fn reserve(&self, message_ids: &[&str], now_ms: u64) -> (Vec<Verdict>, Reservation) {
         let inner = &*self.inner;
         let hashes: Vec<u64> = message_ids.iter().map(|id| inner.hash(id)).collect();
         let bucket = now_ms / inner.bucket_ms;
-        let persist = inner.dir.is_some();
         let mut st = lock(&inner.state);
         st.prune(bucket, inner.window_buckets);
+        st.calls += 1;
+        let call = st.calls;
         let State {
-            seen, unwritten, ..
+            seen, in_flight, ..
         } = &mut *st;
-        let fresh = hashes
+        let mut taken = Vec::with_capacity(hashes.len());
+        let verdicts = hashes
             .into_iter()
             .map(|h| {
+                match in_flight.get(&IdHash::new(h)) {
+                    Some(&by) if by == call => return Verdict::Repeat,
+                    Some(_) => return Verdict::InFlight,
+                    None => {}
+                }
                 if seen
                     .get(h)
                     .is_some_and(|b| bucket.saturating_sub(b) <= inner.window_buckets)
                 {
-                    return false;
+                    return Verdict::Repeat;
                 }
-                seen.insert(h, bucket);
-                if persist {
-                    unwritten.push((bucket, SEEN, h));
-                }
-                true
+                in_flight.insert(IdHash::new(h), call);
+                taken.push(h);
+                Verdict::New
             })
             .collect();
+        (verdicts, Reservation { hashes: taken })
+    }
+
+    /// Remembers reserved ids: their events are stored. They are written to disk within
+    /// 100 ms.
+    pub fn commit(&self, reservation: Reservation, now_ms: u64) {
+        let inner = &*self.inner;
+        let bucket = now_ms / inner.bucket_ms;
+        let persist = inner.dir.is_some();
+        let mut st = lock(&inner.state);
+        st.prune(bucket, inner.window_buckets);
+        for h in reservation.hashes {
+            st.in_flight.remove(&IdHash::new(h));
+            st.seen.insert(h, bucket);
+            if persist {
+                st.unwritten.push((bucket, h));
+            }
+        }
         let max_ids = inner.max_ids.load(std::sync::atomic::Ordering::Relaxed);
         if st.seen.len() > max_ids {
             st.evict_oldest(max_ids, bucket, inner.bucket_ms);
         }
-        fresh
     }
 
-    /// Forgets ids that [`check_and_insert`](Self::check_and_insert) just took, because their
-    /// events were not accepted after all (the spool was full, say): the client's retry must
-    /// then count as new.
-    pub fn forget(&self, message_ids: &[&str]) {
-        let inner = &*self.inner;
-        let hashes: Vec<u64> = message_ids.iter().map(|id| inner.hash(id)).collect();
-        let persist = inner.dir.is_some();
-        let mut st = lock(&inner.state);
-        for h in hashes {
-            if let Some(bucket) = st.seen.remove(h) {
-                if persist {
-                    st.unwritten.push((bucket, FORGOTTEN, h));
-                }
-            }
+    /// Lets reserved ids go: their events were not stored, so a retry is new.
+    pub fn release(&self, reservation: Reservation) {
+        let mut st = lock(&self.inner.state);
+        for h in reservation.hashes {
+            st.in_flight.remove(&IdHash::new(h));
         }
+    }
+
+    /// [`reserve`](Self::reserve) and [`commit`](Self::commit) at once: true for each id that
+    /// is new (benchmarks and tests).
+    pub fn check_and_insert(&self, message_ids: &[&str], now_ms: u64) -> Vec<bool> {
+        let (verdicts, reservation) = self.reserve(message_ids, now_ms);
+        self.commit(reservation, now_ms);
+        verdicts.into_iter().map(|v| v == Verdict::New).collect()
     }
 
     /// How many ids are remembered (expired ones may linger until the next bucket starts).
@@ -401,9 +454,13 @@ impl State {
         );
     }
 
-    /// Drops what expired, once per bucket.
+    /// Drops what expired, once per bucket. A step back of up to a window changes nothing
+    /// (entries from "later" are kept); a bigger one starts afresh ([`Seen::advance`]).
     fn prune(&mut self, bucket: u64, window_buckets: u64) {
-        if self.pruned_at.is_some_and(|p| p >= bucket) {
+        if self
+            .pruned_at
+            .is_some_and(|p| p >= bucket && p - bucket <= window_buckets)
+        {
             return;
         }
         self.pruned_at = Some(bucket);
@@ -474,15 +531,13 @@ impl Inner {
             let mut st = lock(&self.state);
             (std::mem::take(&mut st.unwritten), st.expired_below)
         };
-        changes.sort_by_key(|&(bucket, kind, _)| (bucket, kind));
+        changes.sort_by_key(|&(bucket, _)| bucket);
         let mut written = 0;
         for group in changes.chunk_by(|a, b| a.0 == b.0) {
             let bucket = group[0].0;
             let path = dir.join(bucket_name(bucket * self.bucket_ms));
-            let mut bytes = Vec::with_capacity(group.len() * 8 + 18);
-            for chunk in group.chunk_by(|a, b| a.1 == b.1) {
-                encode_chunk(&mut bytes, chunk[0].1, chunk.iter().map(|c| c.2));
-            }
+            let mut bytes = Vec::with_capacity(group.len() * 8 + 9);
+            encode_chunk(&mut bytes, SEEN, group.iter().map(|c| c.1));
             let res = OpenOptions::new()
                 .create(true)
                 .append(true)

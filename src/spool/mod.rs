@@ -28,7 +28,7 @@ use bytes::Bytes;
 
 use crate::config::Durability;
 
-pub use dedup::Dedup;
+pub use dedup::{Dedup, Verdict};
 pub use disk::DiskSpool;
 pub use memory::MemorySpool;
 

@@ -455,11 +455,13 @@ mod dedup {
         // Past the window (plus at most a 32nd of it) the ids are new again.
         assert_eq!(check(d, &["a", "b"], t + HOUR_MS), vec![true, true]);
         assert_eq!(check(d, &["a"], t + HOUR_MS + 1), vec![false]);
-        // Forgotten ids count as new.
-        d.forget(&["a", "zzz"]);
-        assert_eq!(check(d, &["a"], t + HOUR_MS + 2), vec![true]);
+        // Released ids (their events were not stored) count as new.
+        let (verdicts, r) = d.reserve(&["fresh", "a"], t + HOUR_MS + 2);
+        assert_eq!(verdicts, [Verdict::New, Verdict::Repeat]);
+        d.release(r);
+        assert_eq!(check(d, &["fresh"], t + HOUR_MS + 3), vec![true]);
         // Old entries are pruned as time moves on.
-        assert_eq!(d.len(), 2);
+        assert_eq!(d.len(), 3);
         check(d, &[], t + 3 * HOUR_MS);
         assert!(d.is_empty());
     }
@@ -485,13 +487,20 @@ mod dedup {
         let ids: Vec<String> = (0..1_000).map(|i| format!("id-{i}")).collect();
         let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
         assert!(check(&d, &refs, t).iter().all(|&new| new));
-        d.forget(&["id-5"]);
+        // Reserved but never committed (the spool refused its event): never written.
+        let (_, r) = d.reserve(&["refused"], t + 1);
+        d.release(r);
+        // Reserved and still in flight when the process stops: never written either.
+        let (_, _in_flight) = d.reserve(&["in-flight"], t + 2);
         d.close();
 
         let d = Dedup::open(dir.path(), WINDOW).expect("reopen");
         let again = check(&d, &refs, t + 10);
-        assert_eq!(again.iter().filter(|&&new| new).count(), 1);
-        assert!(again[5], "a forgotten id stays forgotten");
+        assert!(again.iter().all(|&new| !new), "committed ids survive");
+        assert_eq!(
+            check(&d, &["refused", "in-flight"], t + 11),
+            vec![true, true]
+        );
         check(&d, &["late"], t + 20);
         d.close();
 
@@ -534,6 +543,62 @@ mod dedup {
             vec![true, false]
         );
         d.close();
+    }
+
+    #[test]
+    fn a_retry_while_the_first_attempt_is_stored_is_in_flight_not_a_repeat() {
+        let d = Dedup::in_memory(WINDOW);
+        let t = 1_700_000_000_000;
+        let (first, attempt) = d.reserve(&["x", "y", "x"], t);
+        assert_eq!(first, [Verdict::New, Verdict::New, Verdict::Repeat]);
+        // The client gives up and retries before the first attempt is answered.
+        let (retry, r) = d.reserve(&["x", "z"], t + 5);
+        assert_eq!(retry, [Verdict::InFlight, Verdict::New]);
+        d.release(r);
+        // The first attempt is refused after all: the next retry is new, not a repeat.
+        d.release(attempt);
+        let (verdicts, r) = d.reserve(&["x", "z"], t + 10);
+        assert_eq!(verdicts, [Verdict::New, Verdict::New]);
+        d.commit(r, t + 10);
+        let (verdicts, r) = d.reserve(&["x", "z"], t + 20);
+        assert_eq!(verdicts, [Verdict::Repeat, Verdict::Repeat]);
+        d.release(r);
+    }
+
+    #[test]
+    fn ids_are_written_only_once_committed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let t = 1_700_000_000_000;
+        let d = Dedup::open(dir.path(), WINDOW).expect("open");
+        let (_, r) = d.reserve(&["stored-later"], t);
+        d.flush().expect("flush");
+        // A crash here: the event was not stored yet, so its id must not be remembered.
+        let reopened = Dedup::open(dir.path(), WINDOW).expect("reopen");
+        assert_eq!(check(&reopened, &["stored-later"], t + 1), vec![true]);
+        reopened.close();
+        drop(reopened);
+        d.commit(r, t + 2);
+        d.close();
+        let d = Dedup::open(dir.path(), WINDOW).expect("reopen");
+        assert_eq!(check(&d, &["stored-later"], t + 3), vec![false]);
+        d.close();
+    }
+
+    #[test]
+    fn the_clock_going_back_never_makes_a_new_id_a_repeat() {
+        let d = Dedup::in_memory(WINDOW);
+        let t = 1_700_000_000_000;
+        let bucket_ms = WINDOW.as_millis() as u64 / 32;
+        assert_eq!(check(&d, &["a"], t), vec![true]);
+        // A small step back keeps what is remembered.
+        assert_eq!(check(&d, &["a", "b"], t - 3 * bucket_ms), vec![false, true]);
+        // Far back (300 buckets, past the 256 a bucket tag can tell apart): "a" is new, the
+        // remembered ids are dropped rather than misread, and new ids are taken as usual.
+        let back = t - 300 * bucket_ms;
+        assert_eq!(check(&d, &["c"], back), vec![true]);
+        assert_eq!(check(&d, &["c", "a"], back + 1), vec![false, true]);
+        // And forward again past a window: everything from the past has expired.
+        assert_eq!(check(&d, &["c"], t + 40 * bucket_ms), vec![true]);
     }
 
     #[test]
