@@ -127,11 +127,14 @@ impl App {
         .await?;
         match tokio::time::timeout(deadline, state.pipeline.shutdown()).await {
             Ok(()) => tracing::info!("Delivery drained; exiting"),
-            Err(_) => tracing::warn!(
-                deadline_secs = deadline.as_secs(),
-                pending = state.pipeline.spool().stats().pending_events,
-                "Shutdown deadline passed; undelivered events stay in the spool for the next start"
-            ),
+            Err(_) => {
+                state.pipeline.abort();
+                tracing::warn!(
+                    deadline_secs = deadline.as_secs(),
+                    pending = state.pipeline.spool().stats().pending_events,
+                    "Shutdown deadline passed; undelivered events stay in the spool for the next start"
+                )
+            }
         }
         state.pipeline.close().await;
         Ok(())

@@ -168,6 +168,8 @@ pub struct Pipeline {
     stop_consumer: Arc<tokio::sync::Notify>,
     consumer: tokio::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
     duplicates: Vec<Counter>,
+    /// The consumer's and the dispatchers' abort handles, for a shutdown past its deadline.
+    aborts: Vec<tokio::task::AbortHandle>,
 }
 
 /// One event's operations per destination, not yet queued, and the subscriptions that refused
@@ -227,6 +229,15 @@ impl Pipeline {
                     .clone()
             })
             .collect();
+        let mut aborts: Vec<_> = tasks.iter().map(|t| t.abort_handle()).collect();
+        // The consumer needs the pipeline, so it starts after it, with its handle in a slot.
+        let (consumer_tx, consumer_rx) = tokio::sync::oneshot::channel::<Arc<Pipeline>>();
+        let consumer = tokio::spawn(async move {
+            if let Ok(pipeline) = consumer_rx.await {
+                pipeline.consume().await;
+            }
+        });
+        aborts.push(consumer.abort_handle());
         let pipeline = Arc::new(Pipeline {
             config,
             dest_metrics,
@@ -236,13 +247,11 @@ impl Pipeline {
             spool,
             dedup,
             stop_consumer: Arc::new(tokio::sync::Notify::new()),
-            consumer: tokio::sync::Mutex::new(None),
+            consumer: tokio::sync::Mutex::new(Some(consumer)),
             duplicates,
+            aborts,
         });
-        let consumer = tokio::spawn(pipeline.clone().consume());
-        if let Ok(mut slot) = pipeline.consumer.try_lock() {
-            *slot = Some(consumer);
-        }
+        let _ = consumer_tx.send(pipeline.clone());
         pipeline
     }
 
@@ -537,6 +546,15 @@ impl Pipeline {
         let mut tasks = self.tasks.lock().await;
         for t in tasks.drain(..) {
             let _ = t.await;
+        }
+    }
+
+    /// Stops delivery where it stands, for a shutdown past its deadline: no retry or new
+    /// request starts after this (a request already sent may still complete; what was not
+    /// acknowledged is sent again after the restart).
+    pub fn abort(&self) {
+        for a in &self.aborts {
+            a.abort();
         }
     }
 

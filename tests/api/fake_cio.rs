@@ -267,11 +267,6 @@ impl FakeCio {
         });
     }
 
-    /// Answers the next `n` requests with `status`.
-    pub fn fail_next(&self, n: usize, status: u16) {
-        self.rule(None, Span::Next(n), Fault::Status(status));
-    }
-
     /// Answers the next `n` requests to `path` with `status`.
     pub fn fail_next_on(&self, path: &str, n: usize, status: u16) {
         self.rule(Some(path), Span::Next(n), Fault::Status(status));
