@@ -557,6 +557,50 @@ mod tests {
         }
     }
 
+    /// The top-level keys a mapping reads: `None` for all of them.
+    fn keys(v: Value) -> Option<Vec<String>> {
+        let mut out = EventKeys::none();
+        parse(v).event_keys(&mut out);
+        (!out.is_all()).then(|| out.keys().to_vec())
+    }
+
+    #[test]
+    fn a_mapping_names_exactly_the_top_level_keys_it_reads() {
+        let some = |k: &[&str]| Some(k.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!(keys(json!("literal")), some(&[]));
+        assert_eq!(
+            keys(json!({"@path": "$.properties.total"})),
+            some(&["properties"])
+        );
+        assert_eq!(
+            keys(
+                json!({"@if": {"exists": {"@path": "$.userId"}, "then": {"@path": "$.userId"},
+                "else": {"@path": "$.traits.email"}}})
+            ),
+            some(&["traits", "userId"])
+        );
+        assert_eq!(
+            keys(json!({"@template": "{{traits.first}} {{context.ip}}"})),
+            some(&["context", "traits"])
+        );
+        // The shape reads each element, not the event.
+        assert_eq!(
+            keys(json!({"@arrayPath": ["$.properties.products", {"sku": {"@path": "$.sku"}}]})),
+            some(&["properties"])
+        );
+        assert_eq!(
+            keys(json!({"a": {"@path": "$.event"}, "b": [{"@path": "$.name"}]})),
+            some(&["event", "name"])
+        );
+        // Whole-event paths, paths computed from the event and two-pass templates read all.
+        assert_eq!(keys(json!({"@path": "$."})), None);
+        assert_eq!(
+            keys(json!({"@path": {"@template": "traits.{{type}}"}})),
+            None
+        );
+        assert_eq!(keys(json!({"@template": "{{{properties.tpl}}}"})), None);
+    }
+
     fn event() -> Value {
         json!({
             "type": "identify",

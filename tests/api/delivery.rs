@@ -1144,8 +1144,10 @@ async fn the_rate_limit_is_spent_only_on_requests_that_go_out() {
         .wait_until("the request", DEADLINE, |r| !r.is_empty())
         .await;
     let waited = records[0].arrived.duration_since(sent);
+    // The bug this guards against costs a whole token period (1 s); anything under it, on
+    // however busy a machine, means the token was not spent while the batch lingered.
     assert!(
-        waited < Duration::from_millis(600),
+        waited < Duration::from_millis(950),
         "a lone operation waited {waited:?} with a 50 ms linger and a free rate budget"
     );
 

@@ -1175,8 +1175,9 @@ async fn dedup_survives_a_sigkill() {
 async fn sigterm_with_slow_customerio_exits_in_time_and_restart_delivers_the_rest() {
     const SHUTDOWN_SECS: u64 = 2;
     let fake = FakeCio::start().await;
-    // Slower than the shutdown deadline: requests in flight at SIGTERM cannot finish in time.
-    fake.set_latency(Duration::from_millis(2500), Duration::from_millis(3000));
+    // Far slower than the deadline and the exit bound below: a relay that waited for its
+    // requests in flight instead of honouring the deadline could not pass.
+    fake.set_latency(Duration::from_secs(60), Duration::from_secs(60));
     let mut relay = Relay::new(
         &fake,
         Settings {
@@ -1198,6 +1199,13 @@ async fn sigterm_with_slow_customerio_exits_in_time_and_restart_delivers_the_res
     );
     let ledger = load.stop().await;
     let before_restart = arrivals(&fake);
+    assert!(
+        ledger
+            .acked
+            .iter()
+            .any(|(_, id)| !before_restart.contains_key(id)),
+        "the restart has something left to deliver"
+    );
 
     fake.set_latency(Duration::ZERO, Duration::ZERO);
     relay.start().await;

@@ -762,6 +762,39 @@ mod tests {
     }
 
     #[test]
+    fn a_trigger_names_exactly_the_top_level_keys_it_reads() {
+        let mut out = crate::event::EventKeys::none();
+        trigger(r#"type = "track" and (contains(context.app.name, "x") or name = "n" or userId != "u" or event = "e" or traits.plan = "p" or properties.v > 1)"#)
+            .event_keys(&mut out);
+        assert_eq!(
+            out.keys(),
+            [
+                "context",
+                "event",
+                "name",
+                "properties",
+                "traits",
+                "type",
+                "userId"
+            ]
+        );
+    }
+
+    #[test]
+    fn the_relays_preset_table_has_exactly_these_triggers() {
+        // The tests below check this list; the table the relay runs must be the same.
+        let table: Vec<(&str, String)> = crate::subscription::presets::ACTIONS_PRESETS
+            .iter()
+            .map(|p| (p.name, trigger(p.trigger).to_string()))
+            .collect();
+        let expected: Vec<(&str, String)> = PRESETS
+            .iter()
+            .map(|(name, src)| (*name, src.to_string()))
+            .collect();
+        assert_eq!(table, expected);
+    }
+
+    #[test]
     fn presets_parse_canonically() {
         for (name, src) in PRESETS {
             let t = trigger(src);
