@@ -59,11 +59,6 @@ impl DeadLetterWriter {
             tracing::error!(path = %self.path.display(), "Dead-letter writer has stopped; a dead letter was not written");
         }
     }
-
-    /// The file it writes to.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
 }
 
 fn write_loop(file: File, rx: mpsc::Receiver<DeadLetter>, path: &Path) {

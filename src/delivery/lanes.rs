@@ -24,13 +24,28 @@ pub fn identity_hash(body: &Value) -> u64 {
         .or_else(|| body.get("delivery_id"));
     match key {
         Some(v) => {
-            // Identifiers are tiny objects; hash their compact text, independent of key order
-            // (the builder always emits one key, or object_id before object_type_id).
-            v.to_string().hash(&mut h);
+            // Identifiers are tiny objects; hash their compact text (the builder always emits
+            // one key, or object_id before object_type_id), streamed into the hasher rather
+            // than written to a String per operation.
+            let _ = serde_json::to_writer(HashWriter(&mut h), v);
         }
         None => 0u8.hash(&mut h),
     }
     h.finish()
+}
+
+/// Feeds serialized JSON straight into a hasher.
+struct HashWriter<'a, H: Hasher>(&'a mut H);
+
+impl<H: Hasher> std::io::Write for HashWriter<'_, H> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.write(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// One lane: operations not yet formed into a request, and formed requests waiting to be sent
@@ -94,5 +109,33 @@ impl Lane {
             return Ok(req);
         }
         batcher::form(&mut self.queue, now, limits, flush)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn operations_about_the_same_identity_share_a_hash() {
+        let a =
+            json!({"type": "person", "action": "event", "identifiers": {"id": "u1"}, "name": "A"});
+        let b = json!({"type": "person", "action": "identify", "identifiers": {"id": "u1"}});
+        let other = json!({"type": "person", "action": "event", "identifiers": {"id": "u2"}});
+        assert_eq!(identity_hash(&a), identity_hash(&b));
+        assert_ne!(identity_hash(&a), identity_hash(&other));
+        let merge = json!({"type": "person", "action": "merge", "primary": {"id": "u1"}, "secondary": {"id": "x"}});
+        assert_eq!(
+            identity_hash(&merge),
+            identity_hash(&a),
+            "a merge goes by its primary"
+        );
+        let metric = json!({"delivery_id": "d1", "metric": "opened"});
+        assert_ne!(
+            identity_hash(&metric),
+            identity_hash(&json!({"delivery_id": "d2"}))
+        );
+        assert_eq!(identity_hash(&json!({})), identity_hash(&json!({"x": 1})));
     }
 }

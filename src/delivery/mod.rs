@@ -28,6 +28,8 @@ use dead_letter::{DeadLetter, DeadLetterWriter};
 use lanes::Lane;
 use pacing::Pacer;
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
 use retry::RetryAction;
 
 /// Why events could not be accepted.
@@ -170,6 +172,8 @@ pub struct Pipeline {
     duplicates: Vec<Counter>,
     /// The consumer's and the dispatchers' abort handles, for a shutdown past its deadline.
     aborts: Vec<tokio::task::AbortHandle>,
+    /// [`source_id`] of each configured source, in order.
+    source_ids: Vec<u32>,
 }
 
 /// One event's operations per destination, not yet queued, and the subscriptions that refused
@@ -229,6 +233,7 @@ impl Pipeline {
                     .clone()
             })
             .collect();
+        let source_ids: Vec<u32> = config.sources.iter().map(|s| source_id(&s.name)).collect();
         let mut aborts: Vec<_> = tasks.iter().map(|t| t.abort_handle()).collect();
         // The consumer needs the pipeline, so it starts after it, with its handle in a slot.
         let (consumer_tx, consumer_rx) = tokio::sync::oneshot::channel::<Arc<Pipeline>>();
@@ -250,6 +255,7 @@ impl Pipeline {
             consumer: tokio::sync::Mutex::new(Some(consumer)),
             duplicates,
             aborts,
+            source_ids,
         });
         let _ = consumer_tx.send(pipeline.clone());
         pipeline
@@ -333,12 +339,7 @@ impl Pipeline {
     /// Parses and builds one spooled event; `None` when it cannot be delivered at all (its
     /// source is gone, or it is not JSON), which is logged and acknowledged.
     fn build_record(&self, rec: crate::spool::Record) -> (u64, Option<Built>) {
-        let Some(source) = self
-            .config
-            .sources
-            .iter()
-            .position(|s| source_id(&s.name) == rec.source)
-        else {
+        let Some(source) = self.source_ids.iter().position(|&id| id == rec.source) else {
             tracing::warn!(
                 seq = rec.seq,
                 "A spooled event's source is no longer configured; dropping it"
@@ -417,7 +418,7 @@ impl Pipeline {
         let payloads: Vec<Bytes> = events.into_iter().map(|e| e.json).collect();
         let result = self
             .spool
-            .append(source_id(&src.name), now_ms, payloads)
+            .append(self.source_ids[source], now_ms, payloads)
             .await;
         settle(result.is_ok());
         result.map(|_| ()).map_err(|e| match e {
@@ -535,7 +536,7 @@ impl Pipeline {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         }
-        self.stop_consumer.notify_waiters();
+        // One consumer: a stored permit reaches it whether or not it is waiting yet.
         self.stop_consumer.notify_one();
         if let Some(c) = self.consumer.lock().await.take() {
             let _ = c.await;
@@ -597,6 +598,12 @@ struct Dispatcher {
     done_rx: mpsc::UnboundedReceiver<Done>,
     /// Per subscription: operations delivered.
     sent: Vec<Counter>,
+    /// This destination's handles of the metrics labelled by destination alone, resolved
+    /// once rather than on every loop or request.
+    queue_depth: Gauge,
+    batch_size: Histogram,
+    request_duration: Histogram,
+    retries: Counter,
 }
 
 impl Dispatcher {
@@ -639,6 +646,11 @@ impl Dispatcher {
                     .clone()
             })
             .collect();
+        let by_dest = labels([("destination", dest.name.as_str())]);
+        let queue_depth = metrics.queue_depth.get_or_create(&by_dest).clone();
+        let batch_size = metrics.batch_size.get_or_create(&by_dest).clone();
+        let request_duration = metrics.delivery_duration.get_or_create(&by_dest).clone();
+        let retries = metrics.delivery_retries.get_or_create(&by_dest).clone();
         let lanes = (0..dest.delivery.max_in_flight.max(1))
             .map(|_| Lane::default())
             .collect();
@@ -660,6 +672,10 @@ impl Dispatcher {
             done_tx,
             done_rx,
             sent,
+            queue_depth,
+            batch_size,
+            request_duration,
+            retries,
         }
     }
 
@@ -712,10 +728,7 @@ impl Dispatcher {
 
     fn update_gauge(&self) {
         let waiting: usize = self.lanes.iter().map(Lane::len).sum();
-        self.metrics
-            .queue_depth
-            .get_or_create(&labels([("destination", self.dest().name.as_str())]))
-            .set(waiting as i64);
+        self.queue_depth.set(waiting as i64);
     }
 
     fn enqueue(&mut self, env: Envelope) {
@@ -841,10 +854,7 @@ impl Dispatcher {
         let path = request.kind.path();
         let tx = self.done_tx.clone();
         if request.kind == Kind::Batch {
-            self.metrics
-                .batch_size
-                .get_or_create(&labels([("destination", self.dest().name.as_str())]))
-                .observe(request.ops.len() as f64);
+            self.batch_size.observe(request.ops.len() as f64);
         }
         match &self.transport {
             Transport::DryRun => {
@@ -906,10 +916,7 @@ impl Dispatcher {
                 ("status", &status_label),
             ]))
             .inc();
-        self.metrics
-            .delivery_duration
-            .get_or_create(&labels([("destination", &dest_name)]))
-            .observe(elapsed.as_secs_f64());
+        self.request_duration.observe(elapsed.as_secs_f64());
         let is_batch = request.kind == Kind::Batch;
         let action = match &result {
             Ok(resp) => retry::classify(resp, request.ops.len(), is_batch, SystemTime::now()),
@@ -948,8 +955,7 @@ impl Dispatcher {
                 self.release(&lenders);
             }
             RetryAction::Split { status, body } => {
-                tracing::warn!(destination = %dest_name, status, operations = request.ops.len(), "Batch refused as a whole; splitting it to isolate the bad operations");
-                let _ = body;
+                tracing::warn!(destination = %dest_name, status, operations = request.ops.len(), response = %body, "Batch refused as a whole; splitting it to isolate the bad operations");
                 let (a, b) = request.split();
                 let l = &mut self.lanes[lane];
                 l.ready.push_front(b);
@@ -1000,10 +1006,7 @@ impl Dispatcher {
                 } else {
                     tracing::warn!(destination = %dest_name, %reason, attempt = request.attempts + 1, delay_ms = delay.as_millis() as u64, "Request failed; will retry");
                 }
-                self.metrics
-                    .delivery_retries
-                    .get_or_create(&labels([("destination", &dest_name)]))
-                    .inc();
+                self.retries.inc();
                 let mut request = request;
                 request.attempts += 1;
                 let l = &mut self.lanes[lane];

@@ -66,12 +66,14 @@ impl Pacer {
     }
 
     /// When the pause ends, if paused.
-    pub fn paused_until(&self) -> Option<Instant> {
+    #[cfg(test)]
+    fn paused_until(&self) -> Option<Instant> {
         self.paused_until
     }
 
     /// The current in-flight cap.
-    pub fn window(&self) -> usize {
+    #[cfg(test)]
+    fn window(&self) -> usize {
         self.window
     }
 }

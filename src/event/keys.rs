@@ -17,14 +17,6 @@ impl EventKeys {
         EventKeys::default()
     }
 
-    /// Every key.
-    pub fn all() -> EventKeys {
-        EventKeys {
-            all: true,
-            keys: Vec::new(),
-        }
-    }
-
     /// Adds one key.
     pub fn add(&mut self, key: &str) {
         if self.all {
@@ -39,17 +31,6 @@ impl EventKeys {
     pub fn add_all(&mut self) {
         self.all = true;
         self.keys.clear();
-    }
-
-    /// Adds every key of `other`.
-    pub fn extend(&mut self, other: &EventKeys) {
-        if other.all {
-            self.add_all();
-        } else {
-            for k in &other.keys {
-                self.add(k);
-            }
-        }
     }
 
     /// Whether every key is read.
@@ -80,11 +61,9 @@ mod tests {
         k.add("properties");
         assert_eq!(k.keys(), ["event", "properties"]);
         assert!(k.contains("event") && !k.contains("context"));
-        let mut other = EventKeys::none();
-        other.add("context");
-        k.extend(&other);
+        k.add("context");
         assert_eq!(k.keys(), ["context", "event", "properties"]);
-        k.extend(&EventKeys::all());
+        k.add_all();
         assert!(k.is_all() && k.contains("anything") && k.keys().is_empty());
         k.add("more");
         assert!(k.keys().is_empty());

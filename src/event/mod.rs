@@ -213,11 +213,6 @@ impl<'a> SegmentEvent<'a> {
         self.kind
     }
 
-    /// A top-level field, parsed (a copy).
-    pub fn get(&self, key: &str) -> Option<Value> {
-        self.fields.value(key)
-    }
-
     /// The messageId (always present after [`SegmentEvent::accept`]).
     pub fn message_id(&self) -> Option<std::borrow::Cow<'_, str>> {
         self.fields.str("messageId")

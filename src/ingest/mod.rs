@@ -26,7 +26,6 @@ pub mod body;
 pub mod error;
 pub mod settings;
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -423,8 +422,10 @@ async fn single(
         ));
     }
     let fields: Fields = body::parse_json(&bytes)?;
-    let body_key = auth::key_from_body(&fields).map(Cow::into_owned);
-    let source = authenticate(state, &parts, route, body_key.as_deref())?;
+    let source = {
+        let body_key = auth::key_from_body(&fields);
+        authenticate(state, &parts, route, body_key.as_deref())?
+    };
     let mut intake = Intake::new(state, source, route, Origin::Api, Some(kind), received_at);
     match intake.offer(0, fields) {
         Ok(()) => intake.finish().await,
