@@ -13,15 +13,9 @@ pub struct IdInputs<'a> {
     pub anonymous_id: Option<&'a Value>,
 }
 
-/// JavaScript truthiness for the values these inputs can hold.
+/// JavaScript truthiness for the values these inputs can hold (JSON has no NaN).
 pub fn truthy(v: Option<&Value>) -> bool {
-    match v {
-        None | Some(Value::Null) => false,
-        Some(Value::String(s)) => !s.is_empty(),
-        Some(Value::Bool(b)) => *b,
-        Some(Value::Number(n)) => n.as_f64().is_some_and(|f| f != 0.0 && !f.is_nan()),
-        Some(_) => true,
-    }
+    v.is_some_and(|v| !crate::mapping::path::is_falsy(v))
 }
 
 /// Resolves identifiers by the first rule that applies; `None` when nothing identifies the

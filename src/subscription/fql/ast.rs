@@ -195,55 +195,12 @@ impl Scope {
     }
 }
 
-/// Formats a number the way JavaScript's `Number.prototype.toString()` does:
-/// shortest round-trip digits, plain decimal notation for exponents in
-/// `-7..21`, otherwise `d.ddde+x` / `de-x`.
+/// Formats a number the way JavaScript's `Number.prototype.toString()` does (the mapping
+/// engine's formatter: one implementation of the rule for the whole relay).
 pub(super) fn js_number_text(value: f64) -> String {
-    if value.is_nan() {
-        return "NaN".to_owned();
-    }
-    if value.is_infinite() {
-        return if value > 0.0 { "Infinity" } else { "-Infinity" }.to_owned();
-    }
-    if value == 0.0 {
-        // Also covers -0, which JavaScript prints as "0".
-        return "0".to_owned();
-    }
-    let sign = if value < 0.0 { "-" } else { "" };
-    // `{:e}` yields the shortest round-trip digits as `d.ddddde<exp>`.
-    let scientific = format!("{:e}", value.abs());
-    let Some((mantissa, exponent)) = scientific.split_once('e') else {
-        return value.to_string();
-    };
-    let Ok(exponent) = exponent.parse::<i64>() else {
-        return value.to_string();
-    };
-    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
-    let k = digits.len() as i64;
-    // The decimal point sits after `n` digits: value = 0.digits × 10^n.
-    let n = exponent + 1;
-    let body = if k <= n && n <= 21 {
-        format!("{digits}{}", "0".repeat((n - k) as usize))
-    } else if 0 < n && n <= 21 {
-        let (int, frac) = digits.split_at(n as usize);
-        format!("{int}.{frac}")
-    } else if -6 < n && n <= 0 {
-        format!("0.{}{digits}", "0".repeat((-n) as usize))
-    } else {
-        let e = n - 1;
-        let exp = if e < 0 {
-            format!("e-{}", -e)
-        } else {
-            format!("e+{e}")
-        };
-        let (first, rest) = digits.split_at(1);
-        if rest.is_empty() {
-            format!("{first}{exp}")
-        } else {
-            format!("{first}.{rest}{exp}")
-        }
-    };
-    format!("{sign}{body}")
+    let mut out = String::new();
+    crate::mapping::template::push_js_f64(&mut out, value);
+    out
 }
 
 #[cfg(test)]

@@ -70,12 +70,7 @@ impl<'a> Actual<'a> {
     fn is_falsy(self) -> bool {
         match self {
             Actual::Undefined => true,
-            Actual::Json(value) => match value {
-                Value::Null | Value::Bool(false) => true,
-                Value::Number(n) => n.as_f64().is_some_and(|n| n == 0.0),
-                Value::String(s) => s.is_empty(),
-                Value::Bool(true) | Value::Array(_) | Value::Object(_) => false,
-            },
+            Actual::Json(value) => crate::mapping::path::is_falsy(value),
             Actual::Number(n) => n == 0.0,
             Actual::Char(_) | Actual::LoneSurrogate => false,
         }
