@@ -1,8 +1,8 @@
 //! `cio-relay check` on every fixture: valid files pass, each invalid one fails with exit code 2
 //! and a message that names the bad key (`<name>.expected` holds the text it must contain).
 
+use crate::helpers::relay_command;
 use std::path::Path;
-use std::process::Command;
 
 fn fixtures(kind: &str) -> Vec<std::path::PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -19,11 +19,10 @@ fn fixtures(kind: &str) -> Vec<std::path::PathBuf> {
 }
 
 fn check(path: &Path) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_cio-relay"))
+    relay_command()
         .arg("check")
         .arg("--config")
         .arg(path)
-        .env_remove("RUST_LOG")
         .output()
         .expect("run cio-relay")
 }
@@ -84,9 +83,8 @@ fn a_bad_trigger_shows_the_expression_and_the_position() {
 
 #[test]
 fn the_embedded_default_passes_check() {
-    let out = Command::new(env!("CARGO_BIN_EXE_cio-relay"))
+    let out = relay_command()
         .arg("check")
-        .env_remove("CIO_RELAY_CONFIG")
         .output()
         .expect("run cio-relay");
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -1219,12 +1219,11 @@ linger_ms = 20
     let file = dir.path().join("letters.jsonl");
     std::fs::write(&file, format!("{dead}\n{plain}\nnot json\n")).expect("write letters");
 
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_cio-relay"))
+    let out = tokio::process::Command::from(crate::helpers::relay_command())
         .arg("replay")
         .arg(&file)
         .arg("--config")
         .arg(&config_path)
-        .env_remove("RUST_LOG")
         .output()
         .await
         .expect("run replay");

@@ -289,19 +289,12 @@ request_timeout_secs = 5
             self.write_config();
             self.starts += 1;
             let log = File::create(self.log_path(self.starts)).expect("log file");
-            let mut cmd = Command::new(env!("CARGO_BIN_EXE_cio-relay"));
+            let mut cmd = crate::helpers::relay_command();
             cmd.args(["serve", "--config"])
                 .arg(self.config_path())
                 .stdin(Stdio::null())
                 .stdout(Stdio::from(log.try_clone().expect("log file")))
-                .stderr(Stdio::from(log))
-                .env_remove("RUST_LOG");
-            // The configuration file says everything; nothing from the environment may change it.
-            for (key, _) in std::env::vars_os() {
-                if key.to_string_lossy().starts_with("CIO_RELAY") {
-                    cmd.env_remove(key);
-                }
-            }
+                .stderr(Stdio::from(log));
             self.child = Some(cmd.spawn().expect("start the relay"));
             match self.wait_ready().await {
                 Ok(()) => return,
@@ -1158,12 +1151,9 @@ async fn dedup_survives_a_sigkill() {
         "X delivered again after the restart"
     );
     let metrics = target.metrics().await;
-    let deduplicated: f64 = metrics
-        .lines()
-        .filter(|l| l.starts_with("cio_relay_events_deduplicated_total{"))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum();
-    assert_eq!(deduplicated, 1.0, "{metrics}");
+    let deduplicated =
+        crate::helpers::sum_metric(&metrics, "cio_relay_events_deduplicated_total{", &[]);
+    assert_eq!(deduplicated, 1, "{metrics}");
     relay.assert_no_panic();
 }
 

@@ -249,7 +249,9 @@ impl TestApp {
     }
 }
 
-fn sum_metric(text: &str, prefix: &str, want: &[String]) -> u64 {
+/// The sum of a metric's series in Prometheus text whose lines start with `prefix` and
+/// contain every string of `want`.
+pub fn sum_metric(text: &str, prefix: &str, want: &[String]) -> u64 {
     text.lines()
         .filter(|l| l.starts_with(prefix))
         .filter(|l| want.iter().all(|w| l.contains(w.as_str())))
@@ -300,4 +302,17 @@ pub fn hmac_hex(secret: &str, data: &[u8]) -> String {
     let mut mac = Hmac::<Sha1>::new_from_slice(secret.as_bytes()).expect("any key length");
     mac.update(data);
     hex::encode(mac.finalize().into_bytes())
+}
+
+/// The relay binary, with nothing in its environment that could change what a test's
+/// configuration says: no `CIO_RELAY*` overrides, no `RUST_LOG`.
+pub fn relay_command() -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_cio-relay"));
+    cmd.env_remove("RUST_LOG");
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("CIO_RELAY") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd
 }

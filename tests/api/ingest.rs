@@ -1027,12 +1027,7 @@ async fn captured_browser_traffic_is_accepted_whole() {
 
 /// Operations the dry-run destination has "sent" (counted as sent), over all labels.
 async fn operations_sent(app: &crate::helpers::TestApp) -> u64 {
-    app.metrics()
-        .await
-        .lines()
-        .filter(|l| l.starts_with("cio_relay_operations_sent_total"))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum::<f64>() as u64
+    crate::helpers::sum_metric(&app.metrics().await, "cio_relay_operations_sent_total", &[])
 }
 
 #[tokio::test]

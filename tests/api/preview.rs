@@ -3,7 +3,9 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
+
+use crate::helpers::relay_command;
 
 use serde_json::{json, Value};
 
@@ -15,7 +17,7 @@ fn config(name: &str) -> std::path::PathBuf {
 
 /// Runs `cio-relay preview` with `args` on `events`, returning one JSON value per output line.
 fn preview(args: &[&str], events: &[Value]) -> Vec<Value> {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cio-relay"))
+    let mut child = relay_command()
         .arg("preview")
         .args(args)
         .stdin(Stdio::piped())
